@@ -1,0 +1,113 @@
+"""Atomic checkpoint save/load; a checkpoint alone rebuilds the model, features and vocabulary.
+
+Layout of the saved dict: ``format``, ``version``, ``config`` (``asdict`` of
+:class:`~asr.config.ExperimentConfig`), ``model`` and ``features`` state dicts, and for
+resuming ``optimizer``, ``progress`` (step, epoch, elapsed, best WER) and ``rng`` states.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import random
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from asr.config import ExperimentConfig, from_dict
+from asr.features import FeaturePipeline
+from asr.model import AcousticModel
+from asr.text import Vocabulary
+
+FORMAT = "asr-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message names the file and the problem."""
+
+
+@dataclass
+class LoadedModel:
+    """What inference needs, rebuilt from a checkpoint."""
+
+    config: ExperimentConfig
+    model: AcousticModel
+    features: FeaturePipeline
+    vocab: Vocabulary
+
+
+def build(config: ExperimentConfig) -> LoadedModel:
+    """Fresh (untrained) model, feature pipeline and vocabulary for ``config``."""
+    vocab = Vocabulary(config.vocabulary)
+    model = AcousticModel(config.features, config.model, len(vocab))
+    return LoadedModel(config, model, FeaturePipeline(config.features), vocab)
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The plain module inside DDP / torch.compile wrappers."""
+    model = getattr(model, "module", model)
+    return getattr(model, "_orig_mod", model)
+
+
+def rng_state() -> dict[str, Any]:
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+
+
+def save_checkpoint(
+    path: str | Path, config: ExperimentConfig, model: torch.nn.Module, features: FeaturePipeline, **extra: Any
+) -> None:
+    """Write atomically (temp file, then ``os.replace``): a crash never leaves a half file."""
+    path = Path(path)
+    state = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": dataclasses.asdict(config),
+        "model": unwrap(model).state_dict(),
+        "features": features.state_dict(),
+        **extra,
+    }
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The raw checkpoint dict, with clear errors for missing, truncated or foreign files."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {e}") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an asr checkpoint (no '{FORMAT}' format marker)")
+    if state.get("version") != VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {state.get('version')}, expected {VERSION}")
+    return state
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """Rebuild model, feature pipeline and vocabulary from ``path``, in eval mode."""
+    state = read_checkpoint(path)
+    try:
+        loaded = build(from_dict(ExperimentConfig, state["config"]))
+        loaded.model.load_state_dict(state["model"])
+        loaded.features.load_state_dict(state["features"])
+    except (KeyError, ValueError, TypeError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: checkpoint does not match its config: {e}") from None
+    loaded.model.to(device).eval()
+    loaded.features.to(device).eval()
+    return loaded

@@ -1,0 +1,185 @@
+"""Frozen dataclass configs for every stage, and their command-line/YAML plumbing.
+
+Each config is saved inside every checkpoint (``dataclasses.asdict``) so that a checkpoint
+alone rebuilds its model, feature pipeline and vocabulary. Change one field per call with
+``dataclasses.replace``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from asr.text import ALPHABET
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Log-mel front-end. Times in milliseconds; derived sizes are properties."""
+
+    sample_rate: int = 16000
+    n_mels: int = 80
+    win_ms: float = 25.0
+    hop_ms: float = 10.0
+    n_fft: int = 512
+    f_min: float = 20.0
+    f_max: float = 7600.0
+    normalize: str = "utterance"  # "utterance" mean/variance normalization or "none"
+
+    @property
+    def win_length(self) -> int:
+        return round(self.sample_rate * self.win_ms / 1000)
+
+    @property
+    def hop_length(self) -> int:
+        return round(self.sample_rate * self.hop_ms / 1000)
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.sample_rate / self.hop_length
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Conv front-end + stacked (Bi)LSTM + CTC head.
+
+    ``lookahead`` is the future context, in output frames, of the row convolution used by
+    the unidirectional (streaming) variant; it is ignored when ``bidirectional`` is true.
+    """
+
+    conv_channels: int = 32
+    conv_layers: int = 2  # each 3x3, stride 2 in time and frequency
+    hidden_size: int = 256
+    num_layers: int = 3
+    bidirectional: bool = True
+    lookahead: int = 0
+    dropout: float = 0.1
+
+    @property
+    def time_subsampling(self) -> int:
+        return 2**self.conv_layers
+
+
+@dataclass(frozen=True)
+class SpecAugmentConfig:
+    freq_masks: int = 2
+    freq_width: int = 15  # mel bins
+    time_masks: int = 2
+    time_width: float = 0.05  # fraction of the utterance, at most this per mask
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and data-loading settings of ``asr train``."""
+
+    train_manifest: str = ""
+    dev_manifest: str = ""
+    out_dir: str = "exp/model"
+    epochs: int = 10
+    max_minutes: float = 0.0  # stop (and run the final validation) after this wall time; 0 = off
+    batch_seconds: float = 120.0  # max padded audio-seconds per batch
+    max_duration: float = 20.0  # drop longer training utterances
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.02
+    warmup_steps: int = 200
+    weight_decay: float = 1e-2
+    grad_clip: float = 5.0
+    precision: str = "fp32"  # "fp32" or "bf16" (autocast; the CTC loss stays in fp32)
+    spec_augment: bool = True
+    seed: int = 0
+    num_workers: int = 1
+    threads: int = 0  # torch intra-op threads; 0 = torch default
+    device: str = "auto"
+    log_every: int = 20
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything ``asr train`` needs; stored whole in each checkpoint."""
+
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    vocabulary: str = ALPHABET
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Rebuild a (nested) config dataclass from ``dataclasses.asdict`` output.
+
+    Unknown keys raise ``ValueError`` naming them, so a foreign config is not silently used.
+    """
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+    kwargs = {}
+    for key, value in data.items():
+        kind = hints[key]
+        kwargs[key] = from_dict(kind, value) if dataclasses.is_dataclass(kind) else value
+    return cls(**kwargs)
+
+
+def _leaf_fields(cls: type, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    out = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        if dataclasses.is_dataclass(kind):
+            out += _leaf_fields(kind, f"{prefix}{f.name}.")
+        else:
+            out.append((prefix + f.name, kind, f))
+    return out
+
+
+def _parse_bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected a boolean, got {text!r}")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    """Add ``--section.field VALUE`` options for every leaf field of config ``cls``,
+    plus ``--config FILE.yaml`` whose values the options override."""
+    parser.add_argument("--config", type=Path, help="YAML file with config values")
+    for name, kind, f in _leaf_fields(cls):
+        if isinstance(kind, types.UnionType | typing._UnionGenericAlias):  # type: ignore[attr-defined]
+            raise TypeError(f"union-typed config field {name} is not supported")
+        parse = _parse_bool if kind is bool else kind
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        parser.add_argument(f"--{name}", type=parse, default=None, help=f"(default: {default!r})")
+
+
+def config_from_arguments(cls: type[T], args: argparse.Namespace) -> T:
+    """Build ``cls`` from defaults, then ``--config`` YAML, then explicit options."""
+    data: dict[str, Any] = {}
+    if args.config is not None:
+        try:
+            data = yaml.safe_load(args.config.read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise SystemExit(f"{args.config}: cannot read config: {e}") from None
+    for name, _, _ in _leaf_fields(cls):
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = name.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    try:
+        return from_dict(cls, data)
+    except (ValueError, TypeError) as e:
+        raise SystemExit(f"bad config: {e}") from None

@@ -1,0 +1,192 @@
+"""Manifests, the audio dataset, padding collate and the length-bucketing batch sampler.
+
+A manifest is JSON lines, one utterance each: ``{"id", "audio", "duration", "text"}``, where
+``audio`` is absolute or relative to the manifest's folder and ``duration`` is in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from asr.audio import SAMPLE_RATE, load_audio
+from asr.text import Vocabulary
+
+REQUIRED_KEYS = ("id", "audio", "duration", "text")
+
+
+@dataclass(frozen=True)
+class Utterance:
+    id: str
+    audio: Path  # absolute
+    duration: float  # seconds
+    text: str  # normalized
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be used; the message names the file and line."""
+
+
+def read_manifest(path: str | Path) -> list[Utterance]:
+    """Parse a JSONL manifest; ``audio`` paths are resolved against the manifest's folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: no such manifest file")
+    utts = []
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ManifestError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+            missing = [k for k in REQUIRED_KEYS if k not in row]
+            if missing:
+                raise ManifestError(f"{path}:{lineno}: missing keys {missing}")
+            audio = Path(row["audio"])
+            if not audio.is_absolute():
+                audio = path.parent / audio
+            utts.append(Utterance(str(row["id"]), audio, float(row["duration"]), str(row["text"])))
+    if not utts:
+        raise ManifestError(f"{path}: manifest is empty")
+    return utts
+
+
+def write_manifest(path: str | Path, utts: Sequence[Utterance], extra: Sequence[dict] | None = None) -> None:
+    """Write ``utts`` atomically; ``audio`` is stored relative to the manifest's folder when
+    it lies below it. ``extra`` adds per-utterance keys (e.g. ``voice``)."""
+    path = Path(path)
+    root = path.parent.resolve()
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for i, u in enumerate(utts):
+            audio = u.audio.resolve()
+            audio = audio.relative_to(root) if audio.is_relative_to(root) else audio
+            row = {"id": u.id, "audio": str(audio), "duration": round(u.duration, 3), "text": u.text}
+            row.update(extra[i] if extra else {})
+            f.write(json.dumps(row) + "\n")
+    os.replace(tmp, path)
+
+
+class AudioDataset(torch.utils.data.Dataset):
+    """Items are ``(waveform (samples,) float32, token ids (labels,) int64, utterance id)``."""
+
+    def __init__(self, utts: Sequence[Utterance], vocab: Vocabulary, sample_rate: int = SAMPLE_RATE) -> None:
+        self.utts = list(utts)
+        self.vocab = vocab
+        self.sample_rate = sample_rate
+
+    def __len__(self) -> int:
+        return len(self.utts)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+        utt = self.utts[index]
+        audio = torch.from_numpy(load_audio(utt.audio, self.sample_rate))
+        return audio, torch.tensor(self.vocab.encode(utt.text), dtype=torch.long), utt.id
+
+
+@dataclass
+class Batch:
+    waveforms: torch.Tensor  # (B, S) float32, zero padded
+    audio_lengths: torch.Tensor  # (B,) samples
+    targets: torch.Tensor  # (B, L) int64, zero padded
+    target_lengths: torch.Tensor  # (B,)
+    ids: list[str]
+
+    def to(self, device: torch.device) -> Batch:
+        return Batch(
+            self.waveforms.to(device, non_blocking=True),
+            self.audio_lengths.to(device),
+            self.targets.to(device),
+            self.target_lengths.to(device),
+            self.ids,
+        )
+
+
+def collate(items: Sequence[tuple[torch.Tensor, torch.Tensor, str]]) -> Batch:
+    """Pad a list of dataset items into a :class:`Batch`."""
+    audio_lengths = torch.tensor([len(a) for a, _, _ in items])
+    target_lengths = torch.tensor([len(t) for _, t, _ in items])
+    waveforms = torch.zeros(len(items), int(audio_lengths.max()))
+    targets = torch.zeros(len(items), max(1, int(target_lengths.max())), dtype=torch.long)
+    for i, (audio, target, _) in enumerate(items):
+        waveforms[i, : len(audio)] = audio
+        targets[i, : len(target)] = target
+    return Batch(waveforms, audio_lengths, targets, target_lengths, [uid for _, _, uid in items])
+
+
+class BucketingBatchSampler(torch.utils.data.Sampler[list[int]]):
+    """Batches of similar-length utterances holding at most ``batch_seconds`` of padded audio.
+
+    Utterances are sorted by duration (with a little random jitter each epoch, so batches
+    differ between epochs), cut into batches whose ``len(batch) * longest`` stays under
+    ``batch_seconds``, and the batch order is shuffled. ``sorted_first`` keeps the
+    shortest-first order (SortaGrad) for the epoch. Deterministic given ``seed`` and epoch.
+    """
+
+    def __init__(
+        self,
+        durations: Sequence[float],
+        batch_seconds: float,
+        shuffle: bool = True,
+        seed: int = 0,
+        jitter: float = 0.1,
+    ) -> None:
+        if batch_seconds < max(durations):
+            raise ValueError(f"batch_seconds={batch_seconds} is below the longest utterance ({max(durations):.1f} s)")
+        self.durations = list(durations)
+        self.batch_seconds = batch_seconds
+        self.shuffle = shuffle
+        self.seed = seed
+        self.jitter = jitter
+        self.epoch = 0
+        self.sorted_first = False
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def batches(self) -> list[list[int]]:
+        rng = random.Random(self.seed * 100003 + self.epoch)
+        if self.shuffle:
+            keys = [d * (1 + self.jitter * (rng.random() - 0.5)) for d in self.durations]
+        else:
+            keys = self.durations
+        order = sorted(range(len(self.durations)), key=keys.__getitem__)
+        batches, current, longest = [], [], 0.0
+        for i in order:
+            longest_if_added = max(longest, self.durations[i])
+            if current and longest_if_added * (len(current) + 1) > self.batch_seconds:
+                batches.append(current)
+                current, longest_if_added = [], self.durations[i]
+            current.append(i)
+            longest = longest_if_added
+        if current:
+            batches.append(current)
+        if self.shuffle and not self.sorted_first:
+            rng.shuffle(batches)
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches())
+
+    def __len__(self) -> int:
+        return len(self.batches())
+
+
+def padding_fraction(batches: Sequence[Sequence[int]], durations: Sequence[float]) -> float:
+    """Share of padded audio in ``batches`` (0 = no padding)."""
+    real = sum(durations[i] for b in batches for i in b)
+    padded = sum(len(b) * max(durations[i] for i in b) for b in batches)
+    return 1.0 - real / padded if padded else 0.0
+
+
+def total_hours(utts: Sequence[Utterance]) -> float:
+    return math.fsum(u.duration for u in utts) / 3600

@@ -1,0 +1,105 @@
+"""Acoustic model: 2-D conv front-end → stacked (Bi)LSTM → linear CTC head.
+
+Shapes: features ``(batch, frames, n_mels)`` → log-probabilities
+``(batch, frames // 2**conv_layers (see output_lengths), vocab)``.
+
+The unidirectional variant adds a lookahead *row convolution* (DeepSpeech2 §3.5): each
+output frame sees ``lookahead`` future frames of the last LSTM layer, so streaming latency
+is bounded by ``lookahead`` output frames plus the conv front-end's one-frame context.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from asr.config import FeatureConfig, ModelConfig
+
+CONV_KERNEL = 3
+CONV_STRIDE = 2
+CONV_PADDING = 1
+
+
+def output_lengths(frames: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
+    """Output frames of the model for ``frames`` input frames: each conv layer maps
+    ``T`` to ``(T + 2*pad - kernel) // stride + 1``."""
+    for _ in range(cfg.conv_layers):
+        frames = torch.div(frames + 2 * CONV_PADDING - CONV_KERNEL, CONV_STRIDE, rounding_mode="floor") + 1
+    return frames.clamp(min=0)
+
+
+class ConvFrontEnd(nn.Module):
+    """``(B, T, F)`` → ``(B, T', C * F')``: 3x3 convolutions, stride 2 in time and frequency."""
+
+    def __init__(self, n_mels: int, cfg: ModelConfig) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels, freq = 1, n_mels
+        for _ in range(cfg.conv_layers):
+            layers += [
+                nn.Conv2d(channels, cfg.conv_channels, CONV_KERNEL, CONV_STRIDE, CONV_PADDING, bias=False),
+                nn.BatchNorm2d(cfg.conv_channels),
+                nn.Hardtanh(0, 20, inplace=True),
+            ]
+            channels = cfg.conv_channels
+            freq = (freq + 2 * CONV_PADDING - CONV_KERNEL) // CONV_STRIDE + 1
+        self.layers = nn.Sequential(*layers)
+        self.output_size = channels * freq
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        x = self.layers(feats.unsqueeze(1))  # (B, C, T', F')
+        return x.permute(0, 2, 1, 3).flatten(2)
+
+
+class RowConvolution(nn.Module):
+    """Depthwise convolution over time looking ``lookahead`` frames into the future:
+    ``y[t] = sum_{j=0..lookahead} w_j * x[t + j]``. ``(B, T, D)`` → ``(B, T, D)``."""
+
+    def __init__(self, dim: int, lookahead: int) -> None:
+        super().__init__()
+        self.lookahead = lookahead
+        self.conv = nn.Conv1d(dim, dim, lookahead + 1, groups=dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.pad(x.transpose(1, 2), (0, self.lookahead))
+        return self.conv(x).transpose(1, 2)
+
+
+class AcousticModel(nn.Module):
+    """DeepSpeech2-style CTC model. ``forward(feats, lengths)`` → ``(log_probs, out_lengths)``.
+
+    ``feats`` are normalized log-mels ``(B, T, n_mels)``; ``log_probs`` are
+    ``(B, T', vocab_size)`` with blank at index 0.
+    """
+
+    def __init__(self, features: FeatureConfig, cfg: ModelConfig, vocab_size: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.frontend = ConvFrontEnd(features.n_mels, cfg)
+        directions = 2 if cfg.bidirectional else 1
+        self.lstms = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        size = self.frontend.output_size
+        for _ in range(cfg.num_layers):
+            self.lstms.append(nn.LSTM(size, cfg.hidden_size, batch_first=True, bidirectional=cfg.bidirectional))
+            size = cfg.hidden_size * directions
+            self.norms.append(nn.LayerNorm(size))
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.rowconv = RowConvolution(size, cfg.lookahead) if not cfg.bidirectional and cfg.lookahead > 0 else None
+        self.head = nn.Linear(size, vocab_size)
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.frontend(feats)
+        out_lengths = output_lengths(lengths, self.cfg).clamp(min=1, max=x.shape[1])
+        for lstm, norm in zip(self.lstms, self.norms, strict=True):
+            packed = pack_padded_sequence(x, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
+            x, _ = pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=x.shape[1])
+            x = self.dropout(norm(x))
+        if self.rowconv is not None:  # future context past the end is zeros, as in streaming
+            valid = torch.arange(x.shape[1], device=x.device)[None, :] < out_lengths[:, None].to(x.device)
+            x = self.rowconv(x * valid.unsqueeze(-1))
+        return self.head(x).log_softmax(-1), out_lengths
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
