@@ -1,0 +1,33 @@
+# make demo : set up, then build the synthetic corpus, train, decode and print the WER table
+# make test : set up, then run the test suite
+# make lint : ruff check + format check
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox \
+	libsndfile1 wordnet-base fortunes fortunes-min jargon-text dict-devil
+STAMP := $(VENV)/.setup-done
+
+.PHONY: setup demo test lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml tools/setup_system.sh
+	bash tools/setup_system.sh $(APT_PACKAGES)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+demo: setup
+	source $(VENV)/bin/activate && bash recipes/synthetic/run.sh $(DEMO_ARGS)
+
+test: setup
+	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(VENV) data/synthetic

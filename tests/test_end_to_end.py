@@ -1,0 +1,72 @@
+"""Tiny end-to-end runs: train to memorize the fixture clips, then decode and transcribe."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from asr.checkpoint import load_model, read_checkpoint
+from asr.data import AudioDataset, collate, read_manifest
+from asr.transcribe import log_probs_of, transcribe_files
+from tests.conftest import tiny_config
+
+FIXTURE_TEXTS = ["hello world", "open the door", "the cat sat", "good morning"]
+
+
+def _asr(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "asr.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_overfit_memorizes_fixtures(overfit_checkpoint: Path, fixtures_manifest: Path) -> None:
+    loaded = load_model(overfit_checkpoint)
+    utts = read_manifest(fixtures_manifest)
+    batch = collate([AudioDataset(utts, loaded.vocab)[i] for i in range(len(utts))])
+    log_probs, lengths = log_probs_of(loaded, batch.waveforms, batch.audio_lengths)
+    loss = torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), batch.targets, lengths, batch.target_lengths)
+    assert loss.item() < 0.05  # per target character; an untrained model is at ~4
+    assert transcribe_files(loaded, [u.audio for u in utts]) == FIXTURE_TEXTS
+    progress = read_checkpoint(overfit_checkpoint)["progress"]
+    assert progress["best_wer"] == 0.0
+
+
+def test_cli_transcribe_fixture_clip(overfit_checkpoint: Path, fixtures_manifest: Path) -> None:
+    clip = fixtures_manifest.parent / "utt1.wav"
+    result = _asr("transcribe", "--model", str(overfit_checkpoint), str(clip))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "open the door\n"
+
+
+def test_cli_decode_writes_results(overfit_checkpoint: Path, fixtures_manifest: Path, tmp_path: Path) -> None:
+    result = _asr("decode", "--model", str(overfit_checkpoint), "--manifest", str(fixtures_manifest),
+                  "--out-dir", str(tmp_path), "--num-workers", "0")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "fixtures: WER 0.00%" in result.stdout
+    assert (tmp_path / "wer-fixtures.txt").read_text().startswith("WER 0.00%")
+    assert len((tmp_path / "recogs-fixtures.txt").read_text().splitlines()) == 4
+
+
+def test_cli_errors_name_the_file(overfit_checkpoint: Path, fixtures_manifest: Path, tmp_path: Path) -> None:
+    (tmp_path / "text.wav").write_text("not audio at all")
+    good = fixtures_manifest.parent / "utt0.wav"
+    result = _asr("transcribe", "--model", str(overfit_checkpoint), str(tmp_path / "missing.wav"),
+                  str(tmp_path / "text.wav"), str(good))  # fmt: skip
+    assert result.returncode == 1
+    assert result.stdout == "hello world\n"  # good files are still transcribed
+    assert f"{tmp_path / 'missing.wav'}: no such file" in result.stderr
+    assert f"{tmp_path / 'text.wav'}: not a readable audio file" in result.stderr
+    result = _asr("transcribe", "--model", str(tmp_path / "text.wav"), str(good))
+    assert result.returncode == 1 and "text.wav: not a readable checkpoint" in result.stderr
+    result = _asr("decode", "--model", str(overfit_checkpoint), "--manifest", str(tmp_path / "none.jsonl"))
+    assert result.returncode == 1 and "none.jsonl: no such manifest file" in result.stderr
+
+
+def test_training_resumes_from_last_checkpoint(tmp_path: Path, fixtures_manifest: Path) -> None:
+    from asr.train import train
+
+    train(tiny_config(tmp_path, fixtures_manifest, epochs=2))
+    assert read_checkpoint(tmp_path / "last.pt")["progress"]["epoch"] == 2
+    train(tiny_config(tmp_path, fixtures_manifest, epochs=3))
+    progress = read_checkpoint(tmp_path / "last.pt")["progress"]
+    assert progress["epoch"] == 3 and progress["step"] == 3  # one batch per epoch, not restarted
+    assert "resumed from" in (tmp_path / "train.log").read_text()

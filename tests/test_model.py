@@ -1,0 +1,90 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+from asr.checkpoint import CheckpointError, build, load_model, save_checkpoint
+from asr.config import ExperimentConfig, FeatureConfig, ModelConfig
+from asr.model import AcousticModel, output_lengths
+
+
+@pytest.mark.parametrize("conv_layers", [1, 2, 3])
+def test_output_lengths_match_conv_arithmetic(conv_layers: int) -> None:
+    cfg = ModelConfig(hidden_size=16, num_layers=1, conv_layers=conv_layers, conv_channels=4)
+    model = AcousticModel(FeatureConfig(), cfg, 29).eval()
+    for frames in (1, 2, 3, 7, 8, 9, 100, 101):
+        log_probs, lengths = model(torch.randn(1, frames, 80), torch.tensor([frames]))
+        expected = frames
+        for _ in range(conv_layers):
+            expected = (expected - 1) // 2 + 1  # kernel 3, stride 2, padding 1
+        assert log_probs.shape[1] == expected == int(lengths[0]) == int(output_lengths(torch.tensor(frames), cfg))
+
+
+def test_log_probs_normalized_and_padding_independent() -> None:
+    model = AcousticModel(FeatureConfig(), ModelConfig(hidden_size=32, num_layers=2), 29).eval()
+    x = torch.randn(2, 60, 80)
+    x[1, 40:] = 0
+    log_probs, lengths = model(x, torch.tensor([60, 40]))
+    torch.testing.assert_close(log_probs.exp().sum(-1), torch.ones(2, 15))
+    alone, _ = model(x[1:, :40], torch.tensor([40]))
+    # packed sequences: the backward LSTM of the short utterance never sees padding
+    torch.testing.assert_close(log_probs[1, : lengths[1]], alone[0], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("lookahead", [0, 2])
+def test_streaming_variant_is_causal_up_to_lookahead(lookahead: int) -> None:
+    cfg = ModelConfig(hidden_size=32, num_layers=2, bidirectional=False, lookahead=lookahead)
+    model = AcousticModel(FeatureConfig(), cfg, 29).eval()
+    x = torch.randn(1, 80, 80)
+    y = x.clone()
+    cut = 41
+    y[:, cut:] = torch.randn(1, 80 - cut, 80)
+    a, _ = model(x, torch.tensor([80]))
+    b, _ = model(y, torch.tensor([80]))
+    # output j sees input frames <= 4 * (j + lookahead) + 3 (two 3x3/stride-2 convs, row conv)
+    unaffected = [j for j in range(a.shape[1]) if 4 * (j + lookahead) + 3 < cut]
+    assert unaffected and max(unaffected) + 1 < a.shape[1]
+    torch.testing.assert_close(a[0, unaffected], b[0, unaffected])
+    assert not torch.allclose(a[0, max(unaffected) + 1 :], b[0, max(unaffected) + 1 :])
+
+
+def test_bidirectional_model_sees_the_future() -> None:
+    model = AcousticModel(FeatureConfig(), ModelConfig(hidden_size=16, num_layers=1), 29).eval()
+    x = torch.randn(1, 80, 80)
+    y = x.clone()
+    y[:, 70:] += 1
+    assert not torch.allclose(model(x, torch.tensor([80]))[0][0, 0], model(y, torch.tensor([80]))[0][0, 0])
+
+
+def test_checkpoint_round_trip_rebuilds_identical_model(tmp_path: Path) -> None:
+    cfg = ExperimentConfig(
+        features=FeatureConfig(normalize="global"),
+        model=ModelConfig(hidden_size=24, num_layers=2, bidirectional=False, lookahead=3),
+    )
+    loaded = build(cfg)
+    loaded.features.mean.fill_(1.5)
+    save_checkpoint(tmp_path / "m.pt", cfg, loaded.model, loaded.features)
+    again = load_model(tmp_path / "m.pt")
+    assert again.config == cfg and again.vocab.symbols == loaded.vocab.symbols
+    assert again.features.mean[0] == 1.5
+    waves = torch.randn(2, 8000)
+    lengths = torch.tensor([8000, 6000])
+    loaded.model.eval()
+    feats, frames = loaded.features(waves, lengths)
+    torch.testing.assert_close(again.model(*again.features(waves, lengths))[0], loaded.model(feats, frames)[0])
+    assert not (tmp_path / ".m.pt.tmp").exists()
+
+
+def test_checkpoint_errors(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match=r"nope\.pt: no such checkpoint"):
+        load_model(tmp_path / "nope.pt")
+    cfg = ExperimentConfig(model=ModelConfig(hidden_size=8, num_layers=1))
+    loaded = build(cfg)
+    save_checkpoint(tmp_path / "ok.pt", cfg, loaded.model, loaded.features)
+    data = (tmp_path / "ok.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"cut\.pt: not a readable checkpoint"):
+        load_model(tmp_path / "cut.pt")
+    torch.save({"state_dict": {}}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match=r"foreign\.pt: not an asr checkpoint"):
+        load_model(tmp_path / "foreign.pt")
