@@ -95,6 +95,7 @@ class TrainConfig:
     grad_clip: float = 5.0
     precision: str = "fp32"  # "fp32" or "bf16" (autocast; the CTC loss stays in fp32)
     spec_augment: bool = True
+    sortagrad: bool = True  # first epoch from shortest to longest utterance
     seed: int = 0
     num_workers: int = 1
     threads: int = 0  # torch intra-op threads; 0 = torch default

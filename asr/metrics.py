@@ -4,11 +4,14 @@ For a set named ``NAME`` in ``out_dir``:
 - ``recogs-NAME.txt``: ``id<TAB>ref=...<TAB>hyp=...`` per utterance;
 - ``errs-NAME.txt``: per-utterance alignment, ``(ref->hyp)`` marking substitutions,
   ``(*->w)`` insertions and ``(w->*)`` deletions, then the most frequent errors;
-- ``wer-NAME.txt``: the summary (WER, CER, error counts, words, utterances).
+- ``wer-NAME.txt``: the summary (WER, CER, error counts, words, utterances), and the same
+  numbers as JSON in ``wer-NAME.json``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -99,4 +102,5 @@ def write_results(
         for (a, b), n in counts.most_common(50):
             errs.write(f"{n}\t{a}->{b}\n")
     (out_dir / f"wer-{name}.txt").write_text(scores.summary() + "\n")
+    (out_dir / f"wer-{name}.json").write_text(json.dumps(dataclasses.asdict(scores), indent=1) + "\n")
     return scores

@@ -257,6 +257,7 @@ def train(cfg: ExperimentConfig) -> Path:
     out_of_time = tc.max_minutes > 0 and progress.elapsed >= tc.max_minutes * 60
     while progress.epoch < tc.epochs and not out_of_time:
         train_loader.batch_sampler.sampler.set_epoch(progress.epoch)
+        train_loader.batch_sampler.sampler.sorted_first = tc.sortagrad and progress.epoch == 0
         out_of_time = not train_one_epoch(loaded, model, train_loader, optimizer, progress, cfg, device, total_steps)
         progress.epoch += 1
         scores = validate(loaded, model, dev_loader, device)

@@ -60,7 +60,7 @@ def test_global_cmvn_from_statistics() -> None:
     waves = torch.randn(3, 8000) * 0.1
     lengths = torch.tensor([8000, 8000, 8000])
     pipe.fit_global_stats([(waves, lengths)])
-    feats, frames = pipe(waves, lengths)
+    feats, _ = pipe(waves, lengths)
     flat = feats.reshape(-1, 80)
     torch.testing.assert_close(flat.mean(0), torch.zeros(80), atol=1e-4, rtol=0)
     torch.testing.assert_close(flat.std(0, unbiased=False), torch.ones(80), atol=1e-3, rtol=0)

@@ -1,0 +1,10 @@
+# Demo size: the whole recipe in about 20 minutes on a 2-core CPU (make demo).
+seed=0
+jobs=2
+train_hours=6
+dev_utts=200
+test_utts=300
+epochs=100          # upper bound; the time budgets below end training
+bilstm_minutes=8
+streaming_minutes=6
+train_args=""

@@ -1,0 +1,533 @@
+"""Synthesize sentences with espeak-ng, flite and festival voices into a 16 kHz corpus.
+
+Usage (from the repository root)::
+
+    python recipes/synthetic/local/synthesize.py --text data/synthetic/text/train.txt \
+        --voices train --hours 10 --out-dir data/synthetic/wav/train \
+        --manifest data/synthetic/train.jsonl [--jobs 2] [--seed 0]
+
+Each sentence gets one voice (``train``: every voice but the held-out ones; ``heldout``:
+:data:`HELDOUT_VOICES`, for dev and test) and a random speaking rate (and pitch, for
+espeak), drawn from ``--seed`` and the utterance id only, so a run is reproducible.
+Audio becomes 16 kHz mono 16-bit PCM, trimmed to :data:`TRIM_PAD_S` of silence at each
+end. A TTS call that fails, outlives its timeout or gives empty, silent, too short or too
+long audio is skipped and counted; the command fails only when more than half do.
+Festival starts slowly, so its sentences are synthesized in batches, one process each.
+
+The manifest is JSON lines, written atomically at the end (``audio`` relative to it)::
+
+    {"id": "train-0000042", "audio": "wav/0000/train-0000042.wav", "duration": 3.125,
+     "text": "the judge sat there solemnly", "voice": "espeak:en-us+m3"}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio
+from tqdm import tqdm
+
+from asr.audio import SAMPLE_RATE, AudioError, load_audio
+from asr.text import normalize
+
+TRIM_PAD_S = 0.15  # silence kept before the first and after the last voiced frame
+FRAME = SAMPLE_RATE // 100  # 10 ms frames for trimming
+HELDOUT_VOICES = frozenset({"flite:rms", "espeak:en-us+f4"})
+ENGINE_SHARE = {"espeak": 0.5, "flite": 0.3, "festival": 0.2}
+MAX_PASSES = 20  # over the sentence list, when a train run cycles
+ABORT_AFTER = 200  # attempts after which a run that mostly fails stops early
+
+# espeak-ng: accent bases (relative weight) times voice variants; whispering,
+# demonic and robot variants are left out as unlike real speech.
+ESPEAK_BASES = {
+    "en-us": 3.0,
+    "en-gb": 1.0,
+    "en-gb-scotland": 1.0,
+    "en-gb-x-rp": 1.0,
+    "en-gb-x-gbclan": 0.5,
+    "en-gb-x-gbcwmd": 0.5,
+    "en-029": 0.5,
+    "en-us-nyc": 0.5,
+}
+_VARIANT_NAMES = """m1 m2 m3 m4 m5 m6 m7 m8 f1 f2 f3 f4 f5 croak klatt klatt2 klatt3 klatt4
+Alex Andy Annie Denis Gene Jacky Lee Mike Storm adam aunty belinda benjamin caleb david ed
+edward grandma grandpa iven john linda max michel norbert paul quincy rob robert steph travis
+victor zac"""
+ESPEAK_VARIANTS = tuple(_VARIANT_NAMES.split())
+FLITE_VOICES = {"kal16": 1.0, "awb": 1.0, "rms": 1.0, "slt": 1.0}
+FESTIVAL_VOICES = {"kal_diphone": 2.0, "ked_diphone": 2.0, "cmu_us_slt_arctic_hts": 1.0}
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One TTS voice: ``name`` like ``espeak:en-us+m3``; ``weight`` within its engine."""
+
+    engine: str
+    ident: str
+    weight: float = 1.0
+
+    @property
+    def name(self) -> str:
+        return f"{self.engine}:{self.ident}"
+
+
+ALL_VOICES: tuple[Voice, ...] = (
+    *(Voice("espeak", f"{b}+{v}", w) for b, w in ESPEAK_BASES.items() for v in ESPEAK_VARIANTS),
+    *(Voice("flite", v, w) for v, w in FLITE_VOICES.items()),
+    *(Voice("festival", v, w) for v, w in FESTIVAL_VOICES.items()),
+)
+
+
+@dataclass(frozen=True)
+class EngineCommands:
+    """TTS programs (names or paths) and the per-utterance timeout; tests swap in fakes."""
+
+    espeak: str = "espeak-ng"
+    flite: str = "flite"
+    festival: str = "festival"
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class AudioLimits:
+    """Bounds an utterance must meet after trimming (seconds, words per second, peak)."""
+
+    min_s: float = 0.3
+    max_s: float = 30.0
+    min_wps: float = 0.4
+    max_wps: float = 8.0
+    min_peak: float = 1e-3
+
+
+@dataclass(frozen=True)
+class Item:
+    """One utterance to make: sentence, voice and its draws, output path."""
+
+    index: int
+    utt_id: str
+    text: str
+    voice: Voice
+    speed: int  # espeak words per minute
+    pitch: int  # espeak pitch 0-99
+    stretch: float  # flite/festival duration factor
+    out_path: str
+
+
+@dataclass(frozen=True)
+class Result:
+    """Outcome of one item: ``duration`` in seconds, or ``None`` and the failure ``reason``."""
+
+    index: int
+    duration: float | None
+    reason: str | None = None
+
+
+def select_voices(which: str, voices: tuple[Voice, ...] = ALL_VOICES) -> list[Voice]:
+    """The ``train`` or ``heldout`` voice set.
+
+    ``train`` leaves out the held-out voices and every espeak voice sharing a held-out
+    espeak variant (``en-gb+f4`` sounds like ``en-us+f4``), so dev/test speakers stay unseen.
+    """
+    if which == "heldout":
+        return [v for v in voices if v.name in HELDOUT_VOICES]
+    if which != "train":
+        raise ValueError(f"voice set must be 'train' or 'heldout', not {which!r}")
+    held = {n.split("+", 1)[1] for n in HELDOUT_VOICES if n.startswith("espeak:")}
+
+    def shares_heldout(v: Voice) -> bool:
+        return v.name in HELDOUT_VOICES or (v.engine == "espeak" and v.ident.split("+")[1] in held)
+
+    return [v for v in voices if not shares_heldout(v)]
+
+
+def _query(cmd: list[str]) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def available_voices(voices: list[Voice], commands: EngineCommands) -> list[Voice]:
+    """``voices`` that the installed engines have, warning about the others.
+
+    Needed because espeak-ng and flite silently fall back to a default voice when asked
+    for one they lack.
+    """
+    listing = {
+        "espeak": _query([commands.espeak, "--voices"]),
+        "espeak_variants": _query([commands.espeak, "--voices=variant"]),
+        "flite": _query([commands.flite, "-lv"]),
+        "festival": _query([commands.festival, "--batch", "(print (voice.list))"]),
+    }
+
+    def present(v: Voice) -> bool:
+        text = listing[v.engine]
+        if v.engine == "espeak":
+            base, variant = v.ident.split("+", 1)
+            in_list = re.search(rf"^\s*\d+\s+{re.escape(base)}\s", text, re.MULTILINE)
+            return in_list is not None and f"!v/{variant} " in listing["espeak_variants"]
+        return re.search(rf"[\s(]{re.escape(v.ident)}[\s)]", f" {text} ") is not None
+
+    kept = [v for v in voices if present(v)]
+    if missing := [v.name for v in voices if v not in kept]:
+        print(
+            f"warning: {len(missing)} voices not installed, skipped: {', '.join(missing)}",
+            file=sys.stderr,
+        )
+    return kept
+
+
+def draw_item(
+    index: int,
+    text: str,
+    voices: list[Voice],
+    seed: int,
+    utt_id: str,
+    out_path: str,
+) -> Item:
+    """Draw the voice, speed, pitch and stretch of an utterance from ``seed`` and ``utt_id`` only
+    (ids hold the split's prefix, so dev and test get independent draws).
+
+    The engine is drawn by :data:`ENGINE_SHARE` among the engines present in ``voices``,
+    then a voice of that engine by its weight.
+    """
+    rng = random.Random(f"{seed}:{utt_id}")
+    engines = sorted({v.engine for v in voices})
+    engine = rng.choices(engines, weights=[ENGINE_SHARE.get(e, 0.1) for e in engines])[0]
+    pool = [v for v in voices if v.engine == engine]
+    voice = rng.choices(pool, weights=[v.weight for v in pool])[0]
+    speed, pitch, stretch = rng.randint(140, 200), rng.randint(30, 70), rng.uniform(0.9, 1.15)
+    return Item(index, utt_id, text, voice, speed, pitch, stretch, out_path)
+
+
+# --------------------------------------------------------------------------- workers
+
+
+def _run(cmd: list[str], timeout_s: float) -> str | None:
+    """Run a TTS command; the failure reason, or ``None`` when it exited with status 0."""
+    try:
+        proc = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return "timeout"
+    except OSError:
+        return "not_runnable"
+    if proc.returncode < 0:
+        return "crashed"
+    return "exit_status" if proc.returncode else None
+
+
+def trim_silence(audio: np.ndarray, pad_s: float = TRIM_PAD_S, floor_db: float = -40) -> np.ndarray:
+    """Cut ``(samples,)`` 16 kHz audio to the 10 ms frames within ``floor_db`` of the loudest
+    one, with exactly ``pad_s`` seconds of silence each side (zeros added where the engine
+    left less, so no engine is recognizable by its margins)."""
+    n = len(audio) // FRAME
+    rms = np.sqrt(np.mean(audio[: n * FRAME].reshape(n, FRAME) ** 2, axis=1))
+    voiced = np.flatnonzero(rms > rms.max(initial=0.0) * 10 ** (floor_db / 20))
+    if voiced.size == 0:
+        return audio[:0]
+    pad, start, end = int(pad_s * SAMPLE_RATE), voiced[0] * FRAME, (voiced[-1] + 1) * FRAME
+    kept = audio[max(0, start - pad) : end + pad]
+    return np.pad(kept, (max(0, pad - start), max(0, end + pad - len(audio))))
+
+
+@lru_cache(maxsize=8)
+def _resampler(rate: int) -> torchaudio.transforms.Resample:
+    """Same filter as :func:`asr.audio.resample`, its kernel built once per rate (10x faster)."""
+    return torchaudio.transforms.Resample(rate, SAMPLE_RATE)
+
+
+def _init_worker() -> None:
+    torch.set_num_threads(1)  # the workers already use every core
+
+
+def finish_audio(raw: Path, item: Item, limits: AudioLimits) -> Result:
+    """Turn a TTS output file into the item's 16 kHz mono PCM wav, or say why not."""
+    if not raw.is_file() or raw.stat().st_size <= 44:
+        return Result(item.index, None, "no_output")
+    try:
+        rate = sf.info(str(raw)).samplerate
+        audio = load_audio(raw, sample_rate=rate)  # mono float32, checked
+    except (AudioError, RuntimeError):
+        return Result(item.index, None, "bad_audio")
+    if rate != SAMPLE_RATE:
+        audio = _resampler(rate)(torch.from_numpy(audio)).numpy()
+    if audio.size == 0 or np.abs(audio).max() < limits.min_peak:
+        return Result(item.index, None, "silent")
+    audio = trim_silence(audio)
+    duration = len(audio) / SAMPLE_RATE
+    wps = len(item.text.split()) / max(duration, 1e-3)
+    if duration < limits.min_s:
+        return Result(item.index, None, "too_short")
+    if duration > limits.max_s:
+        return Result(item.index, None, "too_long")
+    if not limits.min_wps <= wps <= limits.max_wps:
+        return Result(item.index, None, "bad_rate")
+    out = Path(item.out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    sf.write(tmp, np.clip(audio, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    os.replace(tmp, out)
+    return Result(item.index, round(duration, 3))
+
+
+def _command(item: Item, raw: Path, commands: EngineCommands) -> list[str]:
+    voice = item.voice
+    if voice.engine == "espeak":
+        args = f"-v {voice.ident} -s {item.speed} -p {item.pitch} -w".split()
+        return [commands.espeak, *args, str(raw), item.text]
+    if voice.engine == "flite":
+        args = f"-voice {voice.ident} --setf duration_stretch={item.stretch:.3f}".split()
+        return [commands.flite, *args, "-t", item.text, "-o", str(raw)]
+    raise ValueError(f"unknown engine {voice.engine!r} for {voice.name}")
+
+
+def _festival_script(items: list[Item], raws: list[Path]) -> str:
+    """A festival program saving each item's wave; one failing item does not stop the rest."""
+    ident = items[0].voice.ident
+    if not re.fullmatch(r"[a-z0-9_]+", ident):
+        raise ValueError(f"bad festival voice name {ident!r}")
+    lines = [f"(voice_{ident})"]
+    for item, raw in zip(items, raws, strict=True):
+        text = item.text.replace("\\", " ").replace('"', " ")
+        lines.append(
+            f"(Parameter.set 'Duration_Stretch {item.stretch:.3f})"
+            f'(unwind-protect (begin (set! u (utt.synth (Utterance Text "{text}")))'
+            f'(utt.save.wave u "{raw}" \'riff)) nil)'
+        )
+    return "\n".join(lines) + "\n"
+
+
+def synthesize_batch(items: list[Item], cmds: EngineCommands, limits: AudioLimits) -> list[Result]:
+    """Synthesize items (several only for festival, all with the same voice); never raises
+    for a TTS failure, which comes back as a :class:`Result` with a reason."""
+    with tempfile.TemporaryDirectory(prefix="synth-") as tmp:
+        raws = [Path(tmp) / f"{item.utt_id}.wav" for item in items]
+        if items[0].voice.engine == "festival":
+            script = Path(tmp) / "batch.scm"
+            script.write_text(_festival_script(items, raws), encoding="utf-8")
+            cmd = [cmds.festival, "--batch", str(script)]
+            reason = _run(cmd, cmds.timeout_s * len(items))
+        else:
+            reason = _run(_command(items[0], raws[0], cmds), cmds.timeout_s)
+        # After a crash or timeout the last file written may be cut short: trust only earlier ones.
+        written = [k for k, raw in enumerate(raws) if raw.is_file()]
+        trusted = len(items) if reason is None else max(written, default=0)
+        results = []
+        for k, item in enumerate(items):
+            if k < trusted:
+                results.append(finish_audio(raws[k], item, limits))
+            elif len(items) > 1:  # the batch died here: retry the rest one by one
+                results.extend(synthesize_batch([item], cmds, limits))
+            else:
+                results.append(Result(item.index, None, reason))
+        return results
+
+
+# --------------------------------------------------------------------------- driver
+
+
+@dataclass
+class Report:
+    """What a run produced: manifest rows in id order and failure counts."""
+
+    rows: list[dict] = field(default_factory=list)
+    failures: Counter[tuple[str, str]] = field(default_factory=Counter)  # (engine, reason)
+    attempts: int = 0
+    wall_s: float = 0.0
+
+    def describe(self) -> str:
+        """``synthesized N utts (H hours), skipped K (engine/reason counts)`` and the speed."""
+        seconds = sum(r["duration"] for r in self.rows)
+        detail = ", ".join(f"{e}/{r} {n}" for (e, r), n in sorted(self.failures.items()))
+        speed = seconds / self.wall_s if self.wall_s else 0.0
+        return (
+            f"synthesized {len(self.rows)} utts ({seconds / 3600:.3f} hours), skipped "
+            f"{sum(self.failures.values())}"
+            + (f" ({detail})" if detail else "")
+            + f"; {self.wall_s:.1f} s wall, {speed:.0f}x real time"
+        )
+
+
+def synthesize_corpus(
+    sentences: list[str],
+    voices: list[Voice],
+    out_dir: Path,
+    *,
+    hours: float | None = None,
+    max_utts: int | None = None,
+    cycle: bool = False,
+    jobs: int = 2,
+    seed: int = 0,
+    id_prefix: str = "utt",
+    commands: EngineCommands | None = None,
+    limits: AudioLimits | None = None,
+    festival_batch: int = 16,
+    progress: bool = True,
+) -> Report:
+    """Synthesize ``sentences`` in order until ``hours`` of audio or ``max_utts`` utterances.
+
+    Utterance ``i`` speaks ``sentences[i % len(sentences)]``; going past the end (another
+    pass, fresh voice draws) happens only with ``cycle`` and a target. The kept utterances
+    are the shortest prefix in ``i`` order that meets the target, so the result does not
+    depend on worker timing; files made past it are deleted. Rows' ``audio`` are absolute.
+    """
+    if not sentences or not voices:
+        raise ValueError("no sentences to synthesize" if not sentences else "no voice available")
+    commands, limits = commands or EngineCommands(), limits or AudioLimits()
+    target_s = hours * 3600 if hours is not None else None
+    n_items = len(sentences) * (MAX_PASSES if cycle and (hours or max_utts) else 1)
+    report, start = Report(), time.monotonic()
+    items: dict[int, Item] = {}
+    results: dict[int, Result] = {}
+    good = [0.0, 0]  # seconds, utterances
+
+    def met(seconds: float, count: int) -> bool:
+        by_time = target_s is not None and seconds >= target_s
+        return by_time or (max_utts is not None and count >= max_utts)
+
+    def enough() -> bool:
+        failed = report.attempts - good[1]
+        return met(*good) or (report.attempts >= ABORT_AFTER and failed > report.attempts / 2)
+
+    bar = tqdm(
+        total=target_s or max_utts or n_items,
+        disable=not progress,
+        unit="s" if target_s else "utt",
+        desc="synthesize",
+    )
+    pending: dict[str, list[Item]] = defaultdict(list)  # festival items, batched per voice
+    in_flight: set[Future[list[Result]]] = set()
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker) as pool:
+
+        def submit(batch: list[Item]) -> None:
+            in_flight.add(pool.submit(synthesize_batch, batch, commands, limits))
+
+        while True:
+            while len(items) < n_items and not enough() and len(in_flight) < 4 * jobs:
+                i = len(items)
+                utt_id = f"{id_prefix}-{i:07d}"
+                path = out_dir / f"{i // 1000:04d}" / f"{utt_id}.wav"
+                item = draw_item(i, sentences[i % len(sentences)], voices, seed, utt_id, str(path))
+                items[i] = item
+                if item.voice.engine != "festival":
+                    submit([item])
+                    continue
+                pending[item.voice.name].append(item)
+                if len(pending[item.voice.name]) >= festival_batch:
+                    submit(pending.pop(item.voice.name))
+            if len(items) >= n_items or enough():
+                for name in list(pending):
+                    submit(pending.pop(name))
+            if not in_flight:
+                break
+            done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            for result in (r for future in done for r in future.result()):
+                results[result.index] = result
+                report.attempts += 1
+                if result.duration is not None:
+                    good[0] += result.duration
+                    good[1] += 1
+                    bar.update(result.duration if target_s else 1)
+    bar.close()
+
+    kept_s = 0.0
+    for i in sorted(results):
+        result, item = results[i], items[i]
+        if result.duration is None:
+            report.failures[item.voice.engine, result.reason or "unknown"] += 1
+        elif met(kept_s, len(report.rows)):
+            Path(item.out_path).unlink(missing_ok=True)
+        else:
+            kept_s += result.duration
+            row = {"id": item.utt_id, "audio": item.out_path, "duration": result.duration}
+            report.rows.append({**row, "text": item.text, "voice": item.voice.name})
+    report.wall_s = time.monotonic() - start
+    return report
+
+
+def write_manifest(rows: list[dict], manifest: Path) -> None:
+    """Write JSON lines with ``audio`` relative to the manifest's folder, atomically."""
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    base = manifest.resolve().parent
+    tmp = manifest.with_name(f".{manifest.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for row in rows:
+            audio = os.path.relpath(Path(row["audio"]).resolve(), base)
+            f.write(json.dumps({**row, "audio": audio}) + "\n")
+    os.replace(tmp, manifest)
+
+
+def read_sentences(path: Path) -> list[str]:
+    """Non-empty normalized lines of a text file (normalizing our own output is a no-op)."""
+    if not path.is_file():
+        raise ValueError(f"{path}: no such text file")
+    return [t for t in (normalize(line) for line in path.read_text("utf-8").splitlines()) if t]
+
+
+def main(argv: list[str] | None = None, commands: EngineCommands | None = None) -> int:
+    """Command-line entry point; returns the exit status. ``commands`` replaces the TTS
+    programs (tests), keeping ``--timeout``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--text", type=Path, required=True, help="one sentence a line")
+    parser.add_argument("--voices", choices=("train", "heldout"), required=True)
+    parser.add_argument("--hours", type=float, help="stop after this much audio")
+    parser.add_argument("--max-utts", type=int, help="stop after this many utterances")
+    parser.add_argument("--out-dir", type=Path, required=True, help="where wav files go")
+    parser.add_argument("--manifest", type=Path, required=True, help="output JSON lines")
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--id-prefix", help="utterance id prefix (default: the text file's stem)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per TTS call")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        commands = replace(commands or EngineCommands(), timeout_s=args.timeout)
+        voices = available_voices(select_voices(args.voices), commands)
+        report = synthesize_corpus(
+            read_sentences(args.text),
+            voices,
+            args.out_dir,
+            hours=args.hours,
+            max_utts=args.max_utts,
+            cycle=args.voices == "train",
+            jobs=args.jobs,
+            seed=args.seed,
+            id_prefix=args.id_prefix or args.text.stem,
+            commands=commands,
+            progress=not args.no_progress,
+        )
+    except ValueError as e:
+        print(f"error: synthesize: {e}", file=sys.stderr)
+        return 1
+    print(report.describe())
+    failed = sum(report.failures.values())
+    if not report.rows or failed > report.attempts / 2:
+        print(
+            f"error: synthesize: {failed} of {report.attempts} TTS attempts failed (more than "
+            f"half; counts above); manifest {args.manifest} not written",
+            file=sys.stderr,
+        )
+        return 1
+    write_manifest(report.rows, args.manifest)
+    print(f"wrote {len(report.rows)} utterances to {args.manifest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Synthetic-speech recipe: offline TTS corpus -> BiLSTM and streaming CTC models -> WER table.
+#
+#   bash recipes/synthetic/run.sh [--size demo|large] [--stage N] [--stop-stage N] [--data DIR]
+#
+# Stages (each leaves DATA/.done/<stage> and is skipped on a rerun):
+#   0  check the TTS engines and text sources
+#   1  extract English sentences; dev/test sentences never appear in train
+#   2  synthesize train (training voices) and dev/test (held-out voices), 16 kHz mono
+#   3  train the BiLSTM model           (DATA/exp/bilstm)
+#   4  train the streaming model        (DATA/exp/streaming)
+#   5  decode dev and test with both models; write DATA/RESULTS.md and print the table
+#   6  transcribe one test file with `asr transcribe`
+# Sizes live in recipes/synthetic/conf/<size>.sh; model settings in conf/*.yaml.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+size=demo
+stage=0
+stop_stage=100
+data=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --size) size=$2; shift 2 ;;
+        --stage) stage=$2; shift 2 ;;
+        --stop-stage) stop_stage=$2; shift 2 ;;
+        --data) data=$2; shift 2 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+[ -f "$here/conf/$size.sh" ] || { echo "error: no size '$size' (conf/$size.sh missing)" >&2; exit 2; }
+# shellcheck source=/dev/null
+source "$here/conf/$size.sh"
+data=${data:-$root/data/synthetic-$size}
+mkdir -p "$data/.done"
+python=${PYTHON:-python}
+asr="$python -m asr.cli"
+export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
+start_time=$SECONDS
+
+log() { printf '\n[%s] stage %s: %s\n' "$(date +%H:%M:%S)" "$1" "$2"; }
+run_stage() {  # run_stage N description: true when stage N must run now
+    local n=$1
+    [ "$n" -ge "$stage" ] && [ "$n" -le "$stop_stage" ] || return 1
+    if [ -f "$data/.done/$n" ]; then
+        log "$n" "$2 (done already, skipped)"
+        return 1
+    fi
+    log "$n" "$2"
+}
+done_stage() { touch "$data/.done/$1"; }
+
+if run_stage 0 "check tools"; then
+    for tool in espeak-ng flite text2wave sox; do
+        command -v "$tool" >/dev/null || { echo "error: $tool not found; run 'make setup'" >&2; exit 1; }
+    done
+    done_stage 0
+fi
+
+if run_stage 1 "extract sentences"; then
+    $python "$here/local/extract_text.py" --out "$data/text" --dev "$dev_utts" --test "$test_utts" --seed "$seed"
+    done_stage 1
+fi
+
+if run_stage 2 "synthesize speech"; then
+    $python "$here/local/synthesize.py" --text "$data/text/train.txt" --voices train --hours "$train_hours" \
+        --out-dir "$data/wav/train" --manifest "$data/train.jsonl" --jobs "$jobs" --seed "$seed"
+    for part in dev test; do
+        $python "$here/local/synthesize.py" --text "$data/text/$part.txt" --voices heldout \
+            --out-dir "$data/wav/$part" --manifest "$data/$part.jsonl" --jobs "$jobs" --seed "$seed"
+    done
+    done_stage 2
+fi
+
+train_model() {  # train_model NAME MINUTES
+    $asr train --config "$here/conf/$1.yaml" \
+        --train.train_manifest "$data/train.jsonl" --train.dev_manifest "$data/dev.jsonl" \
+        --train.out_dir "$data/exp/$1" --train.max_minutes "$2" --train.epochs "$epochs" \
+        --train.seed "$seed" $train_args
+}
+
+if run_stage 3 "train the BiLSTM model ($bilstm_minutes min)"; then
+    train_model bilstm "$bilstm_minutes"
+    done_stage 3
+fi
+
+if run_stage 4 "train the streaming model ($streaming_minutes min)"; then
+    train_model streaming "$streaming_minutes"
+    done_stage 4
+fi
+
+if run_stage 5 "decode and score"; then
+    for model in bilstm streaming; do
+        for part in dev test; do
+            $asr decode --model "$data/exp/$model/best.pt" --manifest "$data/$part.jsonl" \
+                --out-dir "$data/exp/$model/decode" --name "$part"
+        done
+    done
+    $python "$here/local/results_table.py" --data "$data" --size "$size" > "$data/RESULTS.md"
+    done_stage 5
+fi
+[ -f "$data/RESULTS.md" ] && { echo; cat "$data/RESULTS.md"; }
+
+if run_stage 6 "transcribe a file with the CLI"; then
+    clip=$($python -c "import json,sys; r=json.loads(open(sys.argv[1]).readline()); print(r['audio'], r['text'], sep='\t')" "$data/test.jsonl")
+    file="$data/${clip%%$'\t'*}"
+    echo "asr transcribe --model $data/exp/bilstm/best.pt $file"
+    echo "reference:  ${clip#*$'\t'}"
+    echo -n "hypothesis: "
+    $asr transcribe --model "$data/exp/bilstm/best.pt" "$file"
+    done_stage 6
+fi
+echo
+echo "recipe finished in $(( (SECONDS - start_time) / 60 )) min $(( (SECONDS - start_time) % 60 )) s; outputs under $data"
