@@ -10,6 +10,7 @@ import gzip
 import json
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -162,6 +163,23 @@ def test_draws_depend_on_seed_and_index_only() -> None:
     first = [_item(i, voices, seed=3) for i in range(50)]
     assert first == [_item(i, voices, seed=3) for i in reversed(range(50))][::-1]
     assert first != [_item(i, voices, seed=4) for i in range(50)]
+
+
+def test_warp_draws_and_speed_perturbation(tmp_path: Path) -> None:
+    voices = synthesize.select_voices("train")
+    assert {_item(i, voices).warp for i in range(100)} == {1.0}  # no warp unless asked
+    drawn = [synthesize.draw_item(i, "a b", voices, 0, f"u{i}", "x.wav", 0.15).warp for i in range(500)]
+    assert min(drawn) == 0.85 and max(drawn) == 1.15 and len(set(drawn)) == 13  # steps of 0.025
+    rate = synthesize.SAMPLE_RATE
+    tone = 0.5 * np.sin(2 * np.pi * 400 * np.arange(2 * rate) / rate)
+    sf.write(tmp_path / "raw.wav", tone, rate)
+    item = replace(_item(0, voices, out=str(tmp_path / "out.wav")), text="one two three", warp=1.25)
+    result = synthesize.finish_audio(tmp_path / "raw.wav", item, AudioLimits())
+    audio, _ = sf.read(tmp_path / "out.wav")
+    pad = 2 * synthesize.TRIM_PAD_S
+    assert result.duration == pytest.approx(2 / 1.25 + pad, abs=0.02)  # faster...
+    spectrum = np.abs(np.fft.rfft(audio))
+    assert np.argmax(spectrum) * rate / len(audio) == pytest.approx(500, abs=5)  # ...and higher
 
 
 def test_trim_silence_leaves_the_same_margins() -> None:

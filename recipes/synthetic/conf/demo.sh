@@ -1,6 +1,7 @@
 # Demo size: the whole recipe in about 20 minutes on a 2-core CPU (make demo).
 seed=0
 jobs=2
+warp=0.15          # train-set speed perturbation (speaker variety)
 train_hours=6
 dev_utts=200
 test_utts=300

@@ -50,6 +50,7 @@ TRIM_PAD_S = 0.15  # silence kept before the first and after the last voiced fra
 FRAME = SAMPLE_RATE // 100  # 10 ms frames for trimming
 HELDOUT_VOICES = frozenset({"flite:rms", "espeak:en-us+f4"})
 ENGINE_SHARE = {"espeak": 0.5, "flite": 0.3, "festival": 0.2}
+WARP_STEP = 0.025  # speed-perturbation factors are multiples of this (few resampling kernels)
 MAX_PASSES = 20  # over the sentence list, when a train run cycles
 ABORT_AFTER = 200  # attempts after which a run that mostly fails stops early
 
@@ -127,6 +128,7 @@ class Item:
     pitch: int  # espeak pitch 0-99
     stretch: float  # flite/festival duration factor
     out_path: str
+    warp: float = 1.0  # speed perturbation: pitch, formants and tempo times this
 
 
 @dataclass(frozen=True)
@@ -200,12 +202,15 @@ def draw_item(
     seed: int,
     utt_id: str,
     out_path: str,
+    warp: float = 0.0,
 ) -> Item:
-    """Draw the voice, speed, pitch and stretch of an utterance from ``seed`` and ``utt_id`` only
-    (ids hold the split's prefix, so dev and test get independent draws).
+    """Draw the voice, speed, pitch, stretch and warp of an utterance from ``seed`` and ``utt_id``
+    only (ids hold the split's prefix, so dev and test get independent draws).
 
     The engine is drawn by :data:`ENGINE_SHARE` among the engines present in ``voices``,
-    then a voice of that engine by its weight.
+    then a voice of that engine by its weight. With ``warp`` > 0 the audio is speed-perturbed
+    by a factor in ``[1 - warp, 1 + warp]`` (steps of :data:`WARP_STEP`): one TTS voice
+    becomes a family of speakers with shifted pitch and vocal-tract length.
     """
     rng = random.Random(f"{seed}:{utt_id}")
     engines = sorted({v.engine for v in voices})
@@ -213,7 +218,9 @@ def draw_item(
     pool = [v for v in voices if v.engine == engine]
     voice = rng.choices(pool, weights=[v.weight for v in pool])[0]
     speed, pitch, stretch = rng.randint(140, 200), rng.randint(30, 70), rng.uniform(0.9, 1.15)
-    return Item(index, utt_id, text, voice, speed, pitch, stretch, out_path)
+    steps = int(warp / WARP_STEP + 1e-9)
+    factor = 1.0 + WARP_STEP * rng.randint(-steps, steps)
+    return Item(index, utt_id, text, voice, speed, pitch, stretch, out_path, round(factor, 4))
 
 
 # --------------------------------------------------------------------------- workers
@@ -246,7 +253,7 @@ def trim_silence(audio: np.ndarray, pad_s: float = TRIM_PAD_S, floor_db: float =
     return np.pad(kept, (max(0, pad - start), max(0, end + pad - len(audio))))
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=64)
 def _resampler(rate: int) -> torchaudio.transforms.Resample:
     """Same filter as :func:`asr.audio.resample`, its kernel built once per rate (10x faster)."""
     return torchaudio.transforms.Resample(rate, SAMPLE_RATE)
@@ -267,6 +274,8 @@ def finish_audio(raw: Path, item: Item, limits: AudioLimits) -> Result:
         return Result(item.index, None, "bad_audio")
     if rate != SAMPLE_RATE:
         audio = _resampler(rate)(torch.from_numpy(audio)).numpy()
+    if item.warp != 1.0:  # read as if recorded at warp x 16 kHz: speed perturbation
+        audio = _resampler(round(SAMPLE_RATE * item.warp))(torch.from_numpy(audio)).numpy()
     if audio.size == 0 or np.abs(audio).max() < limits.min_peak:
         return Result(item.index, None, "silent")
     audio = trim_silence(audio)
@@ -379,6 +388,7 @@ def synthesize_corpus(
     limits: AudioLimits | None = None,
     festival_batch: int = 16,
     progress: bool = True,
+    warp: float = 0.0,
 ) -> Report:
     """Synthesize ``sentences`` in order until ``hours`` of audio or ``max_utts`` utterances.
 
@@ -386,6 +396,7 @@ def synthesize_corpus(
     pass, fresh voice draws) happens only with ``cycle`` and a target. The kept utterances
     are the shortest prefix in ``i`` order that meets the target, so the result does not
     depend on worker timing; files made past it are deleted. Rows' ``audio`` are absolute.
+    ``warp`` is the speed-perturbation range (see :func:`draw_item`).
     """
     if not sentences or not voices:
         raise ValueError("no sentences to synthesize" if not sentences else "no voice available")
@@ -423,7 +434,7 @@ def synthesize_corpus(
                 i = len(items)
                 utt_id = f"{id_prefix}-{i:07d}"
                 path = out_dir / f"{i // 1000:04d}" / f"{utt_id}.wav"
-                item = draw_item(i, sentences[i % len(sentences)], voices, seed, utt_id, str(path))
+                item = draw_item(i, sentences[i % len(sentences)], voices, seed, utt_id, str(path), warp)
                 items[i] = item
                 if item.voice.engine != "festival":
                     submit([item])
@@ -456,7 +467,7 @@ def synthesize_corpus(
         else:
             kept_s += result.duration
             row = {"id": item.utt_id, "audio": item.out_path, "duration": result.duration}
-            report.rows.append({**row, "text": item.text, "voice": item.voice.name})
+            report.rows.append({**row, "text": item.text, "voice": item.voice.name, "warp": item.warp})
     report.wall_s = time.monotonic() - start
     return report
 
@@ -494,6 +505,9 @@ def main(argv: list[str] | None = None, commands: EngineCommands | None = None) 
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--id-prefix", help="utterance id prefix (default: the text file's stem)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per TTS call")
+    parser.add_argument(
+        "--warp", type=float, default=0.0, help="speed perturbation range, e.g. 0.15: factors 0.85-1.15"
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -511,6 +525,7 @@ def main(argv: list[str] | None = None, commands: EngineCommands | None = None) 
             id_prefix=args.id_prefix or args.text.stem,
             commands=commands,
             progress=not args.no_progress,
+            warp=args.warp,
         )
     except ValueError as e:
         print(f"error: synthesize: {e}", file=sys.stderr)
