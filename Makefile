@@ -30,4 +30,4 @@ lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
 clean:
-	rm -rf $(VENV) data/synthetic
+	rm -rf $(VENV) data/synthetic-*

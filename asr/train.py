@@ -155,6 +155,10 @@ def train_one_epoch(
         optimizer.step()
         progress.step += 1
         progress.elapsed += time.time() - start
+        if dist.is_initialized():  # one clock for all ranks: same lr and the same last step
+            clock = torch.tensor([progress.elapsed], device=device)
+            dist.all_reduce(clock, op=dist.ReduceOp.MAX)
+            progress.elapsed = float(clock)
         audio_seconds = float(batch.audio_lengths.sum()) / loaded.config.features.sample_rate * world
         window_audio += audio_seconds
         if progress.step % tc.log_every == 0:
