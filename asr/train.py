@@ -133,7 +133,8 @@ def train_one_epoch(
     ctc = torch.nn.CTCLoss(blank=loaded.vocab.blank, zero_infinity=True)
     model.train()
     rank, world = _rank()
-    bar = tqdm(loader, desc=f"epoch {progress.epoch + 1}", disable=rank != 0, dynamic_ncols=True, mininterval=2)
+    quiet = True if rank != 0 else None  # None: no bar when stderr is not a terminal (logs say it all)
+    bar = tqdm(loader, desc=f"epoch {progress.epoch + 1}", disable=quiet, dynamic_ncols=True, mininterval=2)
     window_audio, window_start = 0.0, time.time()
     for batch in bar:
         start = time.time()

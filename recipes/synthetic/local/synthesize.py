@@ -418,7 +418,7 @@ def synthesize_corpus(
 
     bar = tqdm(
         total=target_s or max_utts or n_items,
-        disable=not progress,
+        disable=None if progress else True,  # None: shown on a terminal only
         unit="s" if target_s else "utt",
         desc="synthesize",
     )
