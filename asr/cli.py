@@ -1,4 +1,4 @@
-"""The ``asr`` command: ``asr train``, ``asr decode``, ``asr transcribe``.
+"""The ``asr`` command: ``asr train``, ``asr decode``, ``asr transcribe``, ``asr lm build|eval``.
 
 Every subcommand exits non-zero with a one-line message naming the bad input.
 """
@@ -15,6 +15,7 @@ from asr.audio import AudioError
 from asr.checkpoint import CheckpointError, load_model
 from asr.config import ExperimentConfig, add_config_arguments, config_from_arguments
 from asr.data import ManifestError
+from asr.lm import LMError
 
 
 def _device(name: str) -> str:
@@ -63,6 +64,25 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_lm_build(args: argparse.Namespace) -> int:
+    from asr.lm import build_lm, read_sentences
+
+    sentences = read_sentences(args.text)
+    out = build_lm(sentences, args.out, args.order, args.prune, sources=[str(t) for t in args.text])
+    info = (out / "lm.json").read_text()
+    print(f"wrote {out}/lm.arpa, lm.bin, vocab.txt and lm.json from {len(sentences)} sentences")
+    print(info.strip())
+    return 0
+
+
+def cmd_lm_eval(args: argparse.Namespace) -> int:
+    from asr.lm import KenLM, evaluate, read_sentences
+
+    result = evaluate(KenLM(args.lm), read_sentences(args.text))
+    print(f"{', '.join(map(str, args.text))}: {result.summary()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asr", description="CTC/BiLSTM speech recognition")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -86,6 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--with-names", action="store_true", help="prefix each line with the file name and a tab")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_transcribe)
+
+    lm = sub.add_parser("lm", help="build and evaluate word n-gram language models (KenLM)")
+    lm_sub = lm.add_subparsers(dest="lm_command", required=True)
+    p = lm_sub.add_parser("build", help="ARPA + KenLM binary + vocabulary from text files")
+    p.add_argument("--text", type=Path, nargs="+", required=True, help="text files (.gz too), one sentence a line")
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument("--order", type=int, default=3, help="n-gram order (default 3)")
+    p.add_argument("--prune", type=int, nargs="+", default=[], help="lmplz count thresholds per order, e.g. 0 0 1")
+    p.set_defaults(func=cmd_lm_build)
+    p = lm_sub.add_parser("eval", help="perplexity and OOV rate of an LM on text files")
+    p.add_argument("--lm", type=Path, required=True, help="LM directory, .arpa or .bin file")
+    p.add_argument("--text", type=Path, nargs="+", required=True, help="text files, one sentence a line")
+    p.set_defaults(func=cmd_lm_eval)
     return parser
 
 
@@ -93,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (AudioError, CheckpointError, ManifestError) as e:
+    except (AudioError, CheckpointError, ManifestError, LMError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

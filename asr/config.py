@@ -57,16 +57,25 @@ class ModelConfig:
     """
 
     conv_channels: int = 32
-    conv_layers: int = 2  # each 3x3, stride 2 in time and frequency
+    conv_layers: int = 2  # each 3x3, stride 2 in frequency
     hidden_size: int = 256
     num_layers: int = 3
     bidirectional: bool = True
     lookahead: int = 0
     dropout: float = 0.1
+    time_subsampling: int = 4  # the first log2(this) conv layers stride 2 in time, the others 1
 
-    @property
-    def time_subsampling(self) -> int:
-        return 2**self.conv_layers
+    def __post_init__(self) -> None:
+        t = self.time_subsampling
+        if t < 1 or t & (t - 1) or t > 2**self.conv_layers:
+            raise ValueError(
+                f"model.time_subsampling {t}: must be a power of two up to 2**conv_layers = {2**self.conv_layers}"
+            )
+
+    def time_strides(self) -> list[int]:
+        """Time stride of each conv layer."""
+        halvings = self.time_subsampling.bit_length() - 1
+        return [2 if i < halvings else 1 for i in range(self.conv_layers)]
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Acoustic model: 2-D conv front-end → stacked (Bi)LSTM → linear CTC head.
 
 Shapes: features ``(batch, frames, n_mels)`` → log-probabilities
-``(batch, frames // 2**conv_layers (see output_lengths), vocab)``.
+``(batch, frames // time_subsampling (see output_lengths), vocab)``.
 
 The unidirectional variant adds a lookahead *row convolution* (DeepSpeech2 §3.5): each
 output frame sees ``lookahead`` future frames of the last LSTM layer, so streaming latency
@@ -22,22 +22,24 @@ CONV_PADDING = 1
 
 def output_lengths(frames: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
     """Output frames of the model for ``frames`` input frames: each conv layer maps
-    ``T`` to ``(T + 2*pad - kernel) // stride + 1``."""
-    for _ in range(cfg.conv_layers):
-        frames = torch.div(frames + 2 * CONV_PADDING - CONV_KERNEL, CONV_STRIDE, rounding_mode="floor") + 1
+    ``T`` to ``(T + 2*pad - kernel) // stride + 1`` with its time stride."""
+    for stride in cfg.time_strides():
+        frames = torch.div(frames + 2 * CONV_PADDING - CONV_KERNEL, stride, rounding_mode="floor") + 1
     return frames.clamp(min=0)
 
 
 class ConvFrontEnd(nn.Module):
-    """``(B, T, F)`` → ``(B, T', C * F')``: 3x3 convolutions, stride 2 in time and frequency."""
+    """``(B, T, F)`` → ``(B, T', C * F')``: 3x3 convolutions, stride 2 in frequency and
+    ``cfg.time_strides()`` in time."""
 
     def __init__(self, n_mels: int, cfg: ModelConfig) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         channels, freq = 1, n_mels
-        for _ in range(cfg.conv_layers):
+        for time_stride in cfg.time_strides():
+            stride = (time_stride, CONV_STRIDE)
             layers += [
-                nn.Conv2d(channels, cfg.conv_channels, CONV_KERNEL, CONV_STRIDE, CONV_PADDING, bias=False),
+                nn.Conv2d(channels, cfg.conv_channels, CONV_KERNEL, stride, CONV_PADDING, bias=False),
                 nn.BatchNorm2d(cfg.conv_channels),
                 nn.Hardtanh(0, 20, inplace=True),
             ]

@@ -8,16 +8,24 @@ from asr.config import ExperimentConfig, FeatureConfig, ModelConfig
 from asr.model import AcousticModel, output_lengths
 
 
-@pytest.mark.parametrize("conv_layers", [1, 2, 3])
-def test_output_lengths_match_conv_arithmetic(conv_layers: int) -> None:
-    cfg = ModelConfig(hidden_size=16, num_layers=1, conv_layers=conv_layers, conv_channels=4)
+@pytest.mark.parametrize(("conv_layers", "subsampling"), [(1, 2), (2, 4), (3, 8), (2, 2), (2, 1), (3, 4)])
+def test_output_lengths_match_conv_arithmetic(conv_layers: int, subsampling: int) -> None:
+    cfg = ModelConfig(
+        hidden_size=16, num_layers=1, conv_layers=conv_layers, conv_channels=4, time_subsampling=subsampling
+    )
     model = AcousticModel(FeatureConfig(), cfg, 29).eval()
     for frames in (1, 2, 3, 7, 8, 9, 100, 101):
         log_probs, lengths = model(torch.randn(1, frames, 80), torch.tensor([frames]))
         expected = frames
-        for _ in range(conv_layers):
-            expected = (expected - 1) // 2 + 1  # kernel 3, stride 2, padding 1
+        for _ in range(subsampling.bit_length() - 1):
+            expected = (expected - 1) // 2 + 1  # kernel 3, stride 2, padding 1 (stride-1 layers keep T)
         assert log_probs.shape[1] == expected == int(lengths[0]) == int(output_lengths(torch.tensor(frames), cfg))
+
+
+@pytest.mark.parametrize("subsampling", [3, 8, 0])
+def test_bad_time_subsampling_is_refused(subsampling: int) -> None:
+    with pytest.raises(ValueError, match=f"model.time_subsampling {subsampling}: must be a power of two"):
+        ModelConfig(conv_layers=2, time_subsampling=subsampling)
 
 
 def test_log_probs_normalized_and_padding_independent() -> None:

@@ -1,0 +1,322 @@
+"""Word n-gram language models: the interface the decoder uses, the KenLM backend, and
+building ARPA/binary models with KenLM's ``lmplz`` and ``build_binary``.
+
+The decoder only sees :class:`LanguageModel`: a start state, ``score(state, word)`` giving
+a natural-log probability and the next state, and ``finish(state)`` for the end of the
+sentence. :class:`KenLM` implements it over ``kenlm.Model`` (ARPA or binary files).
+
+``lmplz`` and ``build_binary`` are not on PyPI as binaries; :func:`kenlm_tools` finds them
+on ``PATH`` (or ``$ASR_KENLM_BIN``), else builds them once from the kenlm source
+distribution on PyPI with cmake (Debian: cmake, g++, libboost-program-options-dev,
+libboost-system-dev, libboost-thread-dev, libboost-test-dev, zlib1g-dev, libbz2-dev,
+liblzma-dev) into ``~/.cache/asr/kenlm/bin``.
+
+An LM directory (what ``asr lm build`` writes) holds ``lm.arpa``, ``lm.bin``,
+``vocab.txt`` (one word per line: the unigrams without ``<s>``, ``</s>``, ``<unk>``) and
+``lm.json`` (order, pruning, sources, counts).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from asr.text import normalize
+
+LN10 = math.log(10.0)
+SPECIAL = frozenset({"<s>", "</s>", "<unk>"})
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "asr" / "kenlm"
+
+
+class LMError(Exception):
+    """A language model file or build that cannot be used; the message names the file."""
+
+
+class LanguageModel(Protocol):
+    """What the beam search needs from a word-level language model (natural-log scores)."""
+
+    order: int
+
+    def begin(self) -> Any:
+        """State at the start of a sentence (after ``<s>``)."""
+
+    def score(self, state: Any, word: str) -> tuple[float, Any]:
+        """``(ln P(word | state), next state)``; unknown words get the model's ``<unk>`` score."""
+
+    def finish(self, state: Any) -> float:
+        """``ln P(</s> | state)``."""
+
+    def __contains__(self, word: str) -> bool:
+        """Whether ``word`` is in the model's vocabulary."""
+
+
+def _kenlm() -> Any:
+    try:
+        import kenlm
+    except ImportError as e:
+        raise LMError("the kenlm Python module is missing: pip install kenlm") from e
+    return kenlm
+
+
+class KenLM:
+    """:class:`LanguageModel` over a KenLM ARPA or binary file, or an LM directory."""
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        if path.is_dir():
+            found = [path / n for n in ("lm.bin", "lm.arpa") if (path / n).is_file()]
+            if not found:
+                raise LMError(f"{path}: a directory without lm.bin or lm.arpa, not a language model")
+            path = found[0]
+        if not path.exists():
+            raise LMError(f"{path}: no such language model file")
+        if path.stat().st_size == 0:
+            raise LMError(f"{path}: empty file, not a language model")
+        kenlm = _kenlm()
+        try:
+            self._model = kenlm.Model(str(path))
+        except (OSError, RuntimeError) as e:
+            reason = str(e).splitlines()[0][:200]
+            raise LMError(f"{path}: not a readable ARPA or KenLM binary file ({reason})") from e
+        self._state_type = kenlm.State
+        self.path = path
+        self.order: int = self._model.order
+
+    def begin(self) -> Any:
+        state = self._state_type()
+        self._model.BeginSentenceWrite(state)
+        return state
+
+    def score(self, state: Any, word: str) -> tuple[float, Any]:
+        out = self._state_type()
+        return self._model.BaseScore(state, word, out) * LN10, out
+
+    def finish(self, state: Any) -> float:
+        return self._model.BaseScore(state, "</s>", self._state_type()) * LN10
+
+    def __contains__(self, word: str) -> bool:
+        return word in self._model
+
+    def sentence_scores(self, sentence: str) -> list[tuple[float, bool]]:
+        """``(ln P, is_oov)`` of each word of ``sentence`` and of ``</s>``."""
+        return [(lp * LN10, oov) for lp, _, oov in self._model.full_scores(sentence, bos=True, eos=True)]
+
+
+@dataclass(frozen=True)
+class Perplexity:
+    """Result of :func:`evaluate`: perplexity over words and ``</s>`` (OOVs included, as
+    KenLM's ``query`` reports), the same without OOVs, and the OOV rate over words."""
+
+    perplexity: float
+    perplexity_no_oov: float
+    oov_rate: float
+    words: int
+    sentences: int
+
+    def summary(self) -> str:
+        return (
+            f"perplexity {self.perplexity:.1f} (without OOVs {self.perplexity_no_oov:.1f}), "
+            f"OOV rate {100 * self.oov_rate:.2f}% over {self.words} words in {self.sentences} sentences"
+        )
+
+
+def evaluate(lm: KenLM, sentences: Iterable[str]) -> Perplexity:
+    """Perplexity and OOV rate of ``lm`` on normalized ``sentences``."""
+    total = total_in = 0.0
+    tokens = tokens_in = words = oovs = n = 0
+    for sentence in sentences:
+        scores = lm.sentence_scores(sentence)
+        n += 1
+        words += len(scores) - 1
+        for ln_p, oov in scores:
+            total += ln_p
+            tokens += 1
+            oovs += oov
+            if not oov:
+                total_in += ln_p
+                tokens_in += 1
+    if not n:
+        raise LMError("no sentence to evaluate")
+    return Perplexity(
+        math.exp(-total / tokens), math.exp(-total_in / max(tokens_in, 1)), oovs / max(words, 1), words, n
+    )
+
+
+def read_sentences(paths: Sequence[str | Path]) -> list[str]:
+    """Normalized non-empty lines of text files (``.gz`` read transparently)."""
+    import gzip
+
+    sentences = []
+    for p in map(Path, paths):
+        if not p.is_file():
+            raise LMError(f"{p}: no such text file")
+        opener = gzip.open if p.suffix == ".gz" else open
+        try:
+            with opener(p, "rt", encoding="utf-8") as f:
+                sentences += [t for t in (normalize(line) for line in f) if t]
+        except (UnicodeDecodeError, OSError, EOFError) as e:
+            raise LMError(f"{p}: not a readable UTF-8 text file ({e})") from e
+    return sentences
+
+
+# ----------------------------------------------------------------------------- building
+
+
+def kenlm_tools(cache: Path = CACHE, build: bool = True) -> tuple[Path, Path]:
+    """Paths of ``lmplz`` and ``build_binary``: ``$ASR_KENLM_BIN``, then ``PATH``, then the
+    cache; built there from the PyPI kenlm sdist when ``build`` and missing."""
+    dirs = [Path(d) for d in (os.environ.get("ASR_KENLM_BIN"),) if d] + [cache / "bin"]
+    for d in dirs:
+        if (d / "lmplz").is_file() and (d / "build_binary").is_file():
+            return d / "lmplz", d / "build_binary"
+    lmplz, binary = shutil.which("lmplz"), shutil.which("build_binary")
+    if lmplz and binary:
+        return Path(lmplz), Path(binary)
+    if not build:
+        raise LMError(f"lmplz/build_binary not found on PATH or in {cache / 'bin'}")
+    return build_kenlm_tools(cache)
+
+
+def _run(cmd: list[str], what: str, cwd: Path | None = None) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+        raise LMError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{tail}")
+    return proc.stdout
+
+
+def build_kenlm_tools(cache: Path = CACHE, jobs: int | None = None) -> tuple[Path, Path]:
+    """Download the kenlm sdist from PyPI, build ``lmplz`` and ``build_binary`` with cmake,
+    and install them into ``cache/bin`` (atomically: a failed build leaves nothing)."""
+    for tool in ("cmake", "c++"):
+        if not shutil.which(tool):
+            raise LMError(f"building lmplz needs {tool}: apt-get install cmake g++ (see asr/lm.py)")
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        work = Path(tmp)
+        print(f"building KenLM's lmplz and build_binary in {cache} (once, about a minute)", file=sys.stderr)
+        pip = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "kenlm",
+            "--no-binary",
+            ":all:",
+            "--no-deps",
+            "--no-build-isolation",
+        ]
+        _run([*pip, "-d", str(work), "-q"], "downloading the kenlm source distribution")
+        archives = sorted(work.glob("kenlm-*.tar.gz")) + sorted(work.glob("kenlm-*.zip"))
+        if not archives:
+            raise LMError(f"pip download kenlm gave no source archive in {work}")
+        if archives[0].suffix == ".zip":
+            shutil.unpack_archive(archives[0], work)
+        else:
+            with tarfile.open(archives[0]) as tar:
+                tar.extractall(work, filter="data")
+        src = next(p.parent for p in work.glob("*/CMakeLists.txt"))
+        build = work / "build"
+        _run(["cmake", "-S", str(src), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release"], "cmake configure")
+        n = str(jobs or os.cpu_count() or 1)
+        _run(["cmake", "--build", str(build), "--target", "lmplz", "build_binary", "-j", n], "cmake build")
+        staged = work / "bin"
+        staged.mkdir()
+        for name in ("lmplz", "build_binary"):
+            shutil.copy2(next(build.rglob(name)), staged / name)
+        if (cache / "bin").exists():
+            shutil.rmtree(cache / "bin")
+        os.replace(staged, cache / "bin")
+    return cache / "bin" / "lmplz", cache / "bin" / "build_binary"
+
+
+def build_lm(
+    sentences: Sequence[str],
+    out_dir: str | Path,
+    order: int = 3,
+    prune: Sequence[int] = (),
+    sources: Sequence[str] = (),
+    memory: str = "20%",
+) -> Path:
+    """Build ``out_dir/{lm.arpa,lm.bin,vocab.txt,lm.json}`` from normalized ``sentences``.
+
+    ``prune``: lmplz's count thresholds per order (e.g. ``(0, 0, 1)`` drops singleton
+    trigrams). ``--discount_fallback`` is always passed, so tiny corpora work (KenLM
+    otherwise refuses when it cannot estimate Kneser-Ney discounts).
+    """
+    if order < 2:
+        raise LMError(f"order {order}: lmplz needs an order of at least 2")
+    if len(prune) > order or any(p < 0 for p in prune) or list(prune) != sorted(prune):
+        raise LMError(f"prune {list(prune)}: give at most {order} non-decreasing counts")
+    if not sentences:
+        raise LMError("no sentences to build a language model from")
+    lmplz, build_binary = kenlm_tools()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out) as tmp:
+        corpus = Path(tmp) / "corpus.txt"
+        corpus.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+        arpa, binary = Path(tmp) / "lm.arpa", Path(tmp) / "lm.bin"
+        cmd = [str(lmplz), "-o", str(order), "--discount_fallback", "-S", memory, "-T", tmp]
+        cmd += ["--text", str(corpus), "--arpa", str(arpa)]
+        if prune:
+            cmd += ["--prune", *map(str, prune)]
+        _run(cmd, "lmplz")
+        _run([str(build_binary), str(arpa), str(binary)], "build_binary")
+        vocab, counts = _arpa_vocabulary(arpa)
+        (Path(tmp) / "vocab.txt").write_text("".join(f"{w}\n" for w in vocab), encoding="utf-8")
+        info = {
+            "order": order,
+            "prune": list(prune),
+            "sources": list(sources),
+            "sentences": len(sentences),
+            "words": sum(len(s.split()) for s in sentences),
+            "ngrams": counts,
+        }
+        (Path(tmp) / "lm.json").write_text(json.dumps(info, indent=2) + "\n")
+        for name in ("lm.arpa", "lm.bin", "vocab.txt", "lm.json"):
+            os.replace(Path(tmp) / name, out / name)
+    return out
+
+
+def _arpa_vocabulary(arpa: Path) -> tuple[list[str], dict[str, int]]:
+    """Unigrams of an ARPA file (without ``<s>``, ``</s>``, ``<unk>``) and its n-gram counts."""
+    counts: dict[str, int] = {}
+    words: list[str] = []
+    section = None
+    with open(arpa, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("ngram ") and "=" in line:
+                n, count = line[6:].split("=")
+                counts[n.strip()] = int(count)
+            elif line.startswith("\\") and line.endswith("-grams:"):
+                section = line[1:].split("-")[0]
+            elif line.startswith("\\"):
+                section = None
+            elif section == "1" and line:
+                word = line.split("\t")[1]
+                if word not in SPECIAL:
+                    words.append(word)
+    return words, counts
+
+
+def read_vocabulary(lm_dir: str | Path) -> list[str]:
+    """Words of ``lm_dir/vocab.txt`` (or of an ARPA file given directly)."""
+    path = Path(lm_dir)
+    if path.suffix == ".arpa" and path.is_file():
+        return _arpa_vocabulary(path)[0]
+    vocab = path / "vocab.txt" if path.is_dir() else path
+    if not vocab.is_file():
+        raise LMError(f"{vocab}: no vocabulary file (asr lm build writes one beside the model)")
+    return [w for w in vocab.read_text(encoding="utf-8").split() if w]
