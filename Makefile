@@ -15,7 +15,7 @@ STAMP := $(VENV)/.setup-done
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml tools/setup_system.sh
+$(STAMP): pyproject.toml setup.py asr/csrc/beam_search.cpp tools/setup_system.sh
 	bash tools/setup_system.sh $(APT_PACKAGES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip

@@ -64,6 +64,10 @@ class ModelConfig:
     lookahead: int = 0
     dropout: float = 0.1
     time_subsampling: int = 4  # the first log2(this) conv layers stride 2 in time, the others 1
+    # CTC outputs per LSTM frame: the head predicts this many consecutive output frames from
+    # each LSTM frame, so CTC sees time_subsampling / output_frames times the 10 ms hop
+    # while the LSTMs run at the subsampled rate (dense character alignments, low cost).
+    output_frames: int = 1
 
     def __post_init__(self) -> None:
         t = self.time_subsampling
@@ -71,6 +75,13 @@ class ModelConfig:
             raise ValueError(
                 f"model.time_subsampling {t}: must be a power of two up to 2**conv_layers = {2**self.conv_layers}"
             )
+        if not 1 <= self.output_frames <= t:
+            raise ValueError(f"model.output_frames {self.output_frames}: must be from 1 to time_subsampling ({t})")
+
+    @property
+    def output_hop(self) -> int:
+        """Input (10 ms) frames per CTC output frame."""
+        return self.time_subsampling // self.output_frames
 
     def time_strides(self) -> list[int]:
         """Time stride of each conv layer."""
@@ -102,7 +113,7 @@ class TrainConfig:
     warmup_steps: int = 200
     weight_decay: float = 1e-2
     grad_clip: float = 5.0
-    precision: str = "fp32"  # "fp32" or "bf16" (autocast; the CTC loss stays in fp32)
+    precision: str = "auto"  # "fp32", "bf16" (autocast; CTC loss in fp32) or "auto": bf16 where native
     spec_augment: bool = True
     sortagrad: bool = True  # first epoch from shortest to longest utterance
     seed: int = 0
@@ -110,6 +121,28 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads; 0 = torch default
     device: str = "auto"
     log_every: int = 20
+
+
+@dataclass(frozen=True)
+class DecodingConfig:
+    """CTC prefix beam search (``asr.decoding.BeamSearchDecoder``); scores are natural logs.
+
+    ``lexicon``: ``"free"`` (any character string is a word), ``"lm"`` (only the LM's
+    vocabulary) or the path of a word list, one word per line.
+    """
+
+    beam_size: int = 50
+    beam_threshold: float = 20.0  # drop prefixes scoring this far below the best; 0 = off
+    token_min_logp: float = -8.0  # per frame, only tokens at least this likely (the best always)
+    max_tokens_per_frame: int = 0  # and at most this many of them; 0 = no cap
+    alpha: float = 0.5  # LM weight
+    beta: float = 1.0  # word insertion bonus
+    lexicon: str = "free"
+    n_best: int = 1
+
+    def __post_init__(self) -> None:
+        if self.beam_size < 1 or self.n_best < 1:
+            raise ValueError(f"decoding.beam_size {self.beam_size} and n_best {self.n_best} must be at least 1")
 
 
 @dataclass(frozen=True)

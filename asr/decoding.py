@@ -1,10 +1,29 @@
-"""CTC decoding. Greedy (best path): argmax per frame, merge repeats, drop blanks."""
+"""CTC decoding: greedy (best path: argmax per frame, merge repeats, drop blanks) and
+prefix beam search with a word n-gram LM, lexicon, hotwords, n-best and word times.
+
+The beam search runs in C++ (``asr/csrc/beam_search.cpp``, built as ``asr._beam`` by
+``pip install``); this module holds its Python face. Language models reach it only through
+:class:`asr.lm.LanguageModel`.
+"""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import multiprocessing as mp
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 import torch
 
-from asr.text import Vocabulary
+from asr.config import DecodingConfig
+from asr.lm import LanguageModel, LMError
+from asr.text import Vocabulary, normalize
 
 
 def greedy_ids(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> list[list[int]]:
@@ -24,3 +43,229 @@ def greedy_ids(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -
 def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor, vocab: Vocabulary) -> list[str]:
     """Greedy transcripts, one per utterance, with whitespace tidied."""
     return [" ".join(vocab.decode(ids).split()) for ids in greedy_ids(log_probs, lengths, vocab.blank)]
+
+
+# ----------------------------------------------------------------------------- beam search
+
+
+@dataclass(frozen=True)
+class Word:
+    """A recognized word: start and end in seconds, confidence in (0, 1]."""
+
+    word: str
+    start: float
+    end: float
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One beam-search result; ``score`` is the total natural-log score the search ranked by,
+    ``acoustic_score`` its CTC part (ln P of the prefix given the frames)."""
+
+    text: str
+    score: float
+    acoustic_score: float
+    words: tuple[Word, ...]
+
+
+def _parse_hotwords(hotwords: Sequence[tuple[str, float]], vocab: Vocabulary) -> list[tuple[str, float]]:
+    out = []
+    for phrase, weight in hotwords:
+        text = normalize(phrase)
+        if not text:
+            raise ValueError(f"hotword {phrase!r} is empty after normalization")
+        vocab.encode(text)  # raises on characters outside the vocabulary
+        out.append((text, float(weight)))
+    return out
+
+
+def read_word_list(path: str | Path) -> list[str]:
+    """Normalized words of a word list (one per line; further columns, as in a lexicon, ignored)."""
+    p = Path(path)
+    if not p.is_file():
+        raise LMError(f"{p}: no such word list")
+    words = []
+    with open(p, encoding="utf-8") as f:
+        for line in f:
+            fields = line.split()
+            if fields and (w := normalize(fields[0])) and " " not in w:
+                words.append(w)
+    if not words:
+        raise LMError(f"{p}: no words in this word list")
+    return words
+
+
+class BeamSearchDecoder:
+    """CTC prefix beam search with an optional word n-gram LM, lexicon and hotwords.
+
+    ``decode(log_probs (T, V))`` gives the n-best :class:`Hypothesis` list;
+    :meth:`stream` gives an incremental decoder (``feed`` frames, ``best``, ``finalize``);
+    :meth:`decode_batch` decodes many utterances, in worker processes when asked.
+
+    The LM is any :class:`asr.lm.LanguageModel` (the search never calls KenLM itself).
+    ``hotwords``: ``(phrase, weight)`` pairs; a phrase spoken as whole words gains ``weight``
+    (natural log) over its characters, and a partial match is refunded when it breaks.
+    ``seconds_per_frame``: duration of one ``log_probs`` frame, for word times.
+    """
+
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        config: DecodingConfig | None = None,
+        lm: LanguageModel | None = None,
+        hotwords: Sequence[tuple[str, float]] = (),
+        seconds_per_frame: float = 0.04,
+    ) -> None:
+        self.vocab, self.config, self.lm = vocab, config or DecodingConfig(), lm
+        self.hotwords = _parse_hotwords(hotwords, vocab)
+        self.seconds_per_frame = seconds_per_frame
+        self.words = self._lexicon()
+        self._core = self._make_core()
+
+    def _lexicon(self) -> list[str] | None:
+        mode = self.config.lexicon
+        if mode == "free":
+            return None
+        if mode == "lm":
+            if self.lm is None or not hasattr(self.lm, "vocabulary"):
+                raise LMError("decoding.lexicon 'lm' needs a language model that lists its vocabulary")
+            words = list(self.lm.vocabulary())
+        else:
+            words = read_word_list(mode)
+        known = set(self.vocab.symbols)
+        words = [w for w in dict.fromkeys(words) if set(w) <= known and " " not in w]
+        extra = [w for phrase, _ in self.hotwords for w in phrase.split()]
+        return list(dict.fromkeys(words + extra))
+
+    def _make_core(self) -> Any:
+        from asr import _beam
+
+        cfg, vocab = self.config, self.vocab
+        lexicon, unigram = [], []
+        if self.words is not None:
+            lexicon = [vocab.encode(w) for w in self.words]
+            if self.lm is not None:
+                start = self.lm.begin()
+                unigram = [self.lm.score(start, w)[0] for w in self.words]
+            else:
+                unigram = [0.0] * len(self.words)
+        return _beam.CtcBeamSearch(
+            vocab_size=len(vocab),
+            blank=vocab.blank,
+            space=vocab.encode(" ")[0],
+            symbols=list(vocab.symbols),
+            beam_size=cfg.beam_size,
+            beam_threshold=cfg.beam_threshold,
+            token_min_logp=cfg.token_min_logp,
+            max_tokens_per_frame=cfg.max_tokens_per_frame,
+            alpha=cfg.alpha if self.lm is not None else 0.0,
+            beta=cfg.beta if self.lm is not None else 0.0,
+            lm=self.lm,
+            lexicon=lexicon,
+            unigram=unigram,
+            hotwords=[vocab.encode(p) for p, _ in self.hotwords],
+            hotword_weights=[w for _, w in self.hotwords],
+        )
+
+    def __getstate__(self) -> dict[str, Any]:  # the C++ core is rebuilt after unpickling
+        return {k: v for k, v in self.__dict__.items() if k != "_core"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._core = self._make_core()
+
+    def with_options(self, **changes: Any) -> BeamSearchDecoder:
+        """A decoder with some :class:`DecodingConfig` fields changed (same LM and hotwords)."""
+        new = copy.copy(self)
+        new.config = dataclasses.replace(self.config, **changes)
+        if "lexicon" in changes:
+            new.words = new._lexicon()
+        new._core = new._make_core()
+        return new
+
+    def stream(self) -> DecoderStream:
+        """A fresh incremental decoder sharing this one's settings."""
+        return DecoderStream(self, self._make_core())
+
+    def decode(self, log_probs: np.ndarray | torch.Tensor) -> list[Hypothesis]:
+        """n-best hypotheses (best first) of one utterance's ``log_probs (T, V)``."""
+        stream = DecoderStream(self, self._core)
+        stream.reset()
+        stream.feed(log_probs)
+        return stream.finalize()
+
+    def decode_batch(
+        self, log_probs: torch.Tensor | Sequence[np.ndarray], lengths: torch.Tensor | None = None, workers: int = 1
+    ) -> list[list[Hypothesis]]:
+        """n-best lists of a batch: ``log_probs (B, T, V)`` with ``lengths (B,)`` frames, or a
+        list of ``(T_i, V)`` arrays. ``workers`` > 1 decodes in that many processes."""
+        items = _split(log_probs, lengths)
+        if workers <= 1 or len(items) < 2:
+            return [self.decode(x) for x in items]
+        ctx = mp.get_context("forkserver" if sys.platform != "win32" else "spawn")
+        chunk = max(1, len(items) // (4 * workers))
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(self,)) as pool:
+            return list(pool.map(_decode_in_worker, items, chunksize=chunk))
+
+
+class DecoderStream:
+    """Incremental decoding of one utterance: ``feed`` frames as they come, read ``best()``,
+    then ``finalize()`` for the n-best list with word times (absolute from the first frame)."""
+
+    def __init__(self, decoder: BeamSearchDecoder, core: Any) -> None:
+        self.decoder, self._core = decoder, core
+
+    def reset(self) -> None:
+        self._core.reset()
+
+    @property
+    def frames(self) -> int:
+        return self._core.frames
+
+    def feed(self, log_probs: np.ndarray | torch.Tensor) -> None:
+        """Add ``log_probs (T, V)`` (natural-log posteriors) to the search."""
+        if isinstance(log_probs, torch.Tensor):
+            log_probs = log_probs.detach().float().cpu().numpy()
+        self._core.feed(np.ascontiguousarray(log_probs, dtype=np.float32))
+
+    def best(self) -> str:
+        """Current best transcript, the partial last word included."""
+        return self._core.best()
+
+    def finalize(self) -> list[Hypothesis]:
+        """End of the utterance: the n-best hypotheses; the stream then starts afresh."""
+        spf = self.decoder.seconds_per_frame
+        results = self._core.finalize(self.decoder.config.n_best)
+        self._core.reset()
+        return [
+            Hypothesis(
+                r["text"],
+                r["score"],
+                r["acoustic_score"],
+                tuple(Word(w, s * spf, e * spf, c) for w, s, e, c in r["words"]),
+            )
+            for r in results
+        ] or [Hypothesis("", float("-inf"), float("-inf"), ())]
+
+
+def _split(log_probs: torch.Tensor | Sequence[np.ndarray], lengths: torch.Tensor | None) -> list[np.ndarray]:
+    if isinstance(log_probs, torch.Tensor):
+        x = log_probs.detach().float().cpu().numpy()
+        n = lengths.tolist() if lengths is not None else [x.shape[1]] * x.shape[0]
+        return [np.ascontiguousarray(x[i, : int(n[i])]) for i in range(x.shape[0])]
+    return [np.asarray(a, dtype=np.float32) for a in log_probs]
+
+
+_WORKER_DECODER: BeamSearchDecoder | None = None
+
+
+def _init_worker(decoder: BeamSearchDecoder) -> None:
+    global _WORKER_DECODER
+    torch.set_num_threads(1)
+    _WORKER_DECODER = decoder
+
+
+def _decode_in_worker(log_probs: np.ndarray) -> list[Hypothesis]:
+    assert _WORKER_DECODER is not None
+    return _WORKER_DECODER.decode(log_probs)

@@ -43,7 +43,12 @@ class LMError(Exception):
 
 
 class LanguageModel(Protocol):
-    """What the beam search needs from a word-level language model (natural-log scores)."""
+    """What the beam search needs from a word-level language model (natural-log scores).
+
+    A backend may also offer ``vocabulary() -> list[str]`` (needed for lexicon-constrained
+    decoding restricted to the LM's words) and should pickle, so that batch decoding can
+    run in worker processes.
+    """
 
     order: int
 
@@ -106,6 +111,17 @@ class KenLM:
 
     def __contains__(self, word: str) -> bool:
         return word in self._model
+
+    def vocabulary(self) -> list[str]:
+        """The model's words: ``vocab.txt`` beside the file, else the ARPA file's unigrams."""
+        if (self.path.parent / "vocab.txt").is_file():
+            return read_vocabulary(self.path.parent)
+        if self.path.suffix == ".arpa":
+            return read_vocabulary(self.path)
+        raise LMError(f"{self.path}: no vocab.txt beside this binary model to list its words")
+
+    def __reduce__(self) -> tuple[Any, tuple[Path]]:  # pickles as its path (for worker processes)
+        return (KenLM, (self.path,))
 
     def sentence_scores(self, sentence: str) -> list[tuple[float, bool]]:
         """``(ln P, is_oov)`` of each word of ``sentence`` and of ``</s>``."""

@@ -1,7 +1,7 @@
 """Acoustic model: 2-D conv front-end → stacked (Bi)LSTM → linear CTC head.
 
 Shapes: features ``(batch, frames, n_mels)`` → log-probabilities
-``(batch, frames // time_subsampling (see output_lengths), vocab)``.
+``(batch, frames // time_subsampling * output_frames (see output_lengths), vocab)``.
 
 The unidirectional variant adds a lookahead *row convolution* (DeepSpeech2 §3.5): each
 output frame sees ``lookahead`` future frames of the last LSTM layer, so streaming latency
@@ -25,7 +25,7 @@ def output_lengths(frames: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
     ``T`` to ``(T + 2*pad - kernel) // stride + 1`` with its time stride."""
     for stride in cfg.time_strides():
         frames = torch.div(frames + 2 * CONV_PADDING - CONV_KERNEL, stride, rounding_mode="floor") + 1
-    return frames.clamp(min=0)
+    return frames.clamp(min=0) * cfg.output_frames
 
 
 class ConvFrontEnd(nn.Module):
@@ -121,17 +121,20 @@ class AcousticModel(nn.Module):
             self.norms.append(nn.LayerNorm(size))
         self.dropout = nn.Dropout(cfg.dropout)
         self.rowconv = RowConvolution(size, cfg.lookahead) if not cfg.bidirectional and cfg.lookahead > 0 else None
-        self.head = nn.Linear(size, vocab_size)
+        self.head = nn.Linear(size, vocab_size * cfg.output_frames)
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.frontend(feats)
-        out_lengths = output_lengths(lengths, self.cfg).clamp(min=1, max=x.shape[1])
+        k = self.cfg.output_frames
+        lstm_lengths = torch.div(output_lengths(lengths, self.cfg), k, rounding_mode="floor").clamp(1, x.shape[1])
         for lstm, norm in zip(self.lstms, self.norms, strict=True):
-            x = self.dropout(norm(lstm(x, out_lengths)))
+            x = self.dropout(norm(lstm(x, lstm_lengths)))
         if self.rowconv is not None:  # future context past the end is zeros, as in streaming
-            valid = torch.arange(x.shape[1], device=x.device)[None, :] < out_lengths[:, None].to(x.device)
+            valid = torch.arange(x.shape[1], device=x.device)[None, :] < lstm_lengths[:, None].to(x.device)
             x = self.rowconv(x * valid.unsqueeze(-1))
-        return self.head(x).log_softmax(-1), out_lengths
+        logits = self.head(x)  # (B, T', k * V) -> (B, k * T', V)
+        logits = logits.reshape(x.shape[0], x.shape[1] * k, -1)
+        return logits.log_softmax(-1), lstm_lengths * k
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

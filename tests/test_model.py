@@ -8,10 +8,18 @@ from asr.config import ExperimentConfig, FeatureConfig, ModelConfig
 from asr.model import AcousticModel, output_lengths
 
 
-@pytest.mark.parametrize(("conv_layers", "subsampling"), [(1, 2), (2, 4), (3, 8), (2, 2), (2, 1), (3, 4)])
-def test_output_lengths_match_conv_arithmetic(conv_layers: int, subsampling: int) -> None:
+@pytest.mark.parametrize(
+    ("conv_layers", "subsampling", "outputs"),
+    [(1, 2, 1), (2, 4, 1), (3, 8, 1), (2, 2, 1), (2, 1, 1), (3, 4, 1), (2, 4, 2)],
+)
+def test_output_lengths_match_conv_arithmetic(conv_layers: int, subsampling: int, outputs: int) -> None:
     cfg = ModelConfig(
-        hidden_size=16, num_layers=1, conv_layers=conv_layers, conv_channels=4, time_subsampling=subsampling
+        hidden_size=16,
+        num_layers=1,
+        conv_layers=conv_layers,
+        conv_channels=4,
+        time_subsampling=subsampling,
+        output_frames=outputs,
     )
     model = AcousticModel(FeatureConfig(), cfg, 29).eval()
     for frames in (1, 2, 3, 7, 8, 9, 100, 101):
@@ -19,7 +27,13 @@ def test_output_lengths_match_conv_arithmetic(conv_layers: int, subsampling: int
         expected = frames
         for _ in range(subsampling.bit_length() - 1):
             expected = (expected - 1) // 2 + 1  # kernel 3, stride 2, padding 1 (stride-1 layers keep T)
+        expected *= outputs  # each LSTM frame gives `outputs` CTC frames
         assert log_probs.shape[1] == expected == int(lengths[0]) == int(output_lengths(torch.tensor(frames), cfg))
+
+
+def test_bad_output_frames_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"model\.output_frames 8: must be from 1 to time_subsampling"):
+        ModelConfig(output_frames=8)
 
 
 @pytest.mark.parametrize("subsampling", [3, 8, 0])
