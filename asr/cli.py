@@ -1,4 +1,5 @@
-"""The ``asr`` command: ``asr train``, ``asr decode``, ``asr transcribe``, ``asr lm build|eval``.
+"""The ``asr`` command: ``asr train``, ``asr decode``, ``asr tune-lm``, ``asr transcribe``,
+``asr lm build|eval``.
 
 Every subcommand exits non-zero with a one-line message naming the bad input.
 """
@@ -8,14 +9,18 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from asr.audio import AudioError
-from asr.checkpoint import CheckpointError, load_model
-from asr.config import ExperimentConfig, add_config_arguments, config_from_arguments
+from asr.checkpoint import CheckpointError, LoadedModel, load_model
+from asr.config import DecodingConfig, ExperimentConfig, add_config_arguments, config_from_arguments
 from asr.data import ManifestError
 from asr.lm import LMError
+
+if TYPE_CHECKING:
+    from asr.decoding import BeamSearchDecoder
 
 
 def _device(name: str) -> str:
@@ -30,17 +35,137 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_decoding_arguments(p: argparse.ArgumentParser) -> None:
+    """Beam-search options shared by ``decode``, ``transcribe`` and ``tune-lm``."""
+    d = DecodingConfig()
+    g = p.add_argument_group("beam search (greedy decoding unless --lm or --beam is given)")
+    g.add_argument("--lm", type=Path, help="word n-gram LM: a directory from 'asr lm build', or .arpa/.bin")
+    g.add_argument("--beam", type=int, help=f"beam size (default {d.beam_size} when --lm is given)")
+    g.add_argument("--alpha", type=float, help=f"LM weight (default {d.alpha}, or from --tuned)")
+    g.add_argument("--beta", type=float, help=f"word insertion bonus (default {d.beta}, or from --tuned)")
+    g.add_argument("--tuned", type=Path, help="JSON written by 'asr tune-lm': take alpha and beta from it")
+    g.add_argument("--lexicon", default=d.lexicon, help="free (default), lm (LM vocabulary) or a word-list file")
+    g.add_argument("--beam-threshold", type=float, default=d.beam_threshold, help="score pruning (0: off)")
+    g.add_argument("--token-min-logp", type=float, default=d.token_min_logp, help="per-frame token pruning")
+    g.add_argument("--hotwords", nargs="+", default=[], metavar="PHRASE[:WEIGHT]", help="words to boost")
+    g.add_argument("--hotword-weight", type=float, default=3.0, help="weight of hotwords given without one")
+    g.add_argument("--decode-workers", type=int, default=1, help="beam-search processes")
+
+
+def _hotwords(items: list[str], default: float) -> list[tuple[str, float]]:
+    out = []
+    for item in items:
+        phrase, sep, weight = item.rpartition(":")
+        try:
+            out.append((phrase, float(weight)) if sep else (item, default))
+        except ValueError:
+            out.append((item, default))
+    return out
+
+
+def decoder_from_arguments(
+    args: argparse.Namespace, loaded: LoadedModel, force: bool = False
+) -> BeamSearchDecoder | None:
+    """A :class:`~asr.decoding.BeamSearchDecoder` for the options, or None for greedy decoding."""
+    import json
+
+    from asr.decoding import BeamSearchDecoder
+    from asr.lm import KenLM
+    from asr.transcribe import seconds_per_frame
+
+    if not (force or args.lm or args.beam):
+        return None
+    tuned = {}
+    if args.tuned:
+        try:
+            tuned = json.loads(args.tuned.read_text())
+            tuned = {"alpha": float(tuned["alpha"]), "beta": float(tuned["beta"])}
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise LMError(f"{args.tuned}: not a tune-lm result with alpha and beta ({e})") from e
+    d = DecodingConfig()
+    config = DecodingConfig(
+        beam_size=args.beam or d.beam_size,
+        beam_threshold=args.beam_threshold,
+        token_min_logp=args.token_min_logp,
+        alpha=args.alpha if args.alpha is not None else tuned.get("alpha", d.alpha),
+        beta=args.beta if args.beta is not None else tuned.get("beta", d.beta),
+        lexicon=args.lexicon,
+    )
+    lm = KenLM(args.lm) if args.lm else None
+    hotwords = _hotwords(args.hotwords, args.hotword_weight)
+    return BeamSearchDecoder(loaded.vocab, config, lm, hotwords, seconds_per_frame(loaded))
+
+
 def cmd_decode(args: argparse.Namespace) -> int:
     from asr.metrics import write_results
     from asr.transcribe import recognize_manifest
 
     loaded = load_model(args.model, _device(args.device))
+    decoder = decoder_from_arguments(args, loaded)
     name = args.name or args.manifest.stem
-    ids, refs, hyps = recognize_manifest(loaded, args.manifest, num_workers=args.num_workers)
+    ids, refs, hyps = recognize_manifest(
+        loaded, args.manifest, decoder, num_workers=args.num_workers, decode_workers=args.decode_workers
+    )
     out_dir = args.out_dir or args.model.parent / "decode"
     scores = write_results(out_dir, name, ids, refs, hyps)
-    print(f"{name}: {scores.summary()}")
+    how = "greedy" if decoder is None else _describe(decoder)
+    print(f"{name}: {scores.summary()} ({how})")
     print(f"results in {out_dir}/{{recogs,errs,wer}}-{name}.txt")
+    return 0
+
+
+def _describe(decoder: BeamSearchDecoder) -> str:
+    c = decoder.config
+    lm = f"LM {decoder.lm.path}, alpha {c.alpha}, beta {c.beta}, " if decoder.lm is not None else ""
+    return f"beam {c.beam_size}, {lm}lexicon {c.lexicon}"
+
+
+def cmd_tune_lm(args: argparse.Namespace) -> int:
+    import json
+
+    from asr.decoding import tune_lm
+    from asr.transcribe import manifest_posteriors
+
+    loaded = load_model(args.model, _device(args.device))
+    decoder = decoder_from_arguments(args, loaded, force=True)
+    if decoder.lm is None:
+        raise LMError("tune-lm needs --lm")
+    name = args.name or args.manifest.stem
+    out_dir = args.out_dir or args.model.parent / "decode"
+    cache = out_dir / f"posteriors-{name}.pt"
+    key = {
+        "model": str(args.model.resolve()),
+        "mtime": args.model.stat().st_mtime,
+        "manifest": args.manifest.read_text(),
+    }
+    cached = torch.load(cache, weights_only=False) if cache.is_file() else None
+    if cached is not None and cached["key"] == key:
+        refs, posteriors = cached["refs"], cached["posteriors"]
+        print(f"posteriors from {cache}")
+    else:
+        utts, posteriors = manifest_posteriors(loaded, args.manifest, num_workers=args.num_workers)
+        refs = [u.text for u in utts]
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        torch.save({"key": key, "refs": refs, "posteriors": posteriors}, tmp)
+        tmp.replace(cache)
+    result = tune_lm(
+        decoder,
+        posteriors,
+        refs,
+        tuple(args.alphas),
+        tuple(args.betas),
+        args.trials,
+        args.grid,
+        args.decode_workers,
+        args.seed,
+    )
+    out = args.out or out_dir / f"tune-lm-{name}.json"
+    best = {"alpha": result.alpha, "beta": result.beta, "wer": result.wer, "beam": decoder.config.beam_size}
+    out.write_text(json.dumps({**best, "lm": str(args.lm), "manifest": str(args.manifest), "trials": result.trials}))
+    wer = f"WER {100 * result.wer:.2f}%"
+    print(f"{name}: best alpha {result.alpha} beta {result.beta}: {wer} ({len(result.trials)} trials)")
+    print(f"wrote {out}")
     return 0
 
 
@@ -49,6 +174,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     from asr.transcribe import transcribe_arrays
 
     loaded = load_model(args.model, _device(args.device))
+    decoder = decoder_from_arguments(args, loaded)
     failures = 0
     for path in args.files:
         try:
@@ -57,7 +183,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             print(f"error: {e}", file=sys.stderr)
             failures += 1
             continue
-        text = transcribe_arrays(loaded, [audio])[0]
+        text = transcribe_arrays(loaded, [audio], decoder)[0]
         print(f"{path}\t{text}" if args.with_names else text, flush=True)
     if failures:
         print(f"error: {failures} of {len(args.files)} files could not be transcribed", file=sys.stderr)
@@ -97,14 +223,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", type=Path, help="where result files go (default: MODEL_DIR/decode)")
     p.add_argument("--name", help="set name used in result file names (default: manifest stem)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--num-workers", type=int, default=1)
+    p.add_argument("--num-workers", type=int, default=1, help="audio loading processes")
+    add_decoding_arguments(p)
     p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser("tune-lm", help="search LM weight alpha and word bonus beta on a dev manifest")
+    p.add_argument("--model", type=Path, required=True, help="checkpoint (.pt)")
+    p.add_argument("--manifest", type=Path, required=True, help="dev manifest with references")
+    p.add_argument("--alphas", type=float, nargs=2, default=[0.0, 2.0], metavar=("LOW", "HIGH"))
+    p.add_argument("--betas", type=float, nargs=2, default=[-1.0, 3.0], metavar=("LOW", "HIGH"))
+    p.add_argument("--trials", type=int, default=30, help="random points (or about this many on a --grid)")
+    p.add_argument("--grid", action="store_true", help="a square grid instead of random points")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, help="result JSON (default: OUT_DIR/tune-lm-NAME.json)")
+    p.add_argument("--out-dir", type=Path, help="posterior cache and results (default: MODEL_DIR/decode)")
+    p.add_argument("--name", help="set name (default: manifest stem)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--num-workers", type=int, default=1, help="audio loading processes")
+    add_decoding_arguments(p)
+    p.set_defaults(func=cmd_tune_lm)
 
     p = sub.add_parser("transcribe", help="transcribe audio files, one transcript per line")
     p.add_argument("--model", type=Path, required=True, help="checkpoint (.pt)")
     p.add_argument("files", nargs="+", help="audio files (wav/flac/ogg/mp3, any rate/channels)")
     p.add_argument("--with-names", action="store_true", help="prefix each line with the file name and a tab")
     p.add_argument("--device", default="auto")
+    add_decoding_arguments(p)
     p.set_defaults(func=cmd_transcribe)
 
     lm = sub.add_parser("lm", help="build and evaluate word n-gram language models (KenLM)")

@@ -269,3 +269,85 @@ def _init_worker(decoder: BeamSearchDecoder) -> None:
 def _decode_in_worker(log_probs: np.ndarray) -> list[Hypothesis]:
     assert _WORKER_DECODER is not None
     return _WORKER_DECODER.decode(log_probs)
+
+
+# ----------------------------------------------------------------------------- LM weight tuning
+
+
+@dataclass(frozen=True)
+class TuningResult:
+    """Best ``alpha``/``beta`` of :func:`tune_lm`, its WER, and every ``(alpha, beta, wer)`` tried."""
+
+    alpha: float
+    beta: float
+    wer: float
+    trials: tuple[tuple[float, float, float], ...]
+
+
+def tune_lm(
+    decoder: BeamSearchDecoder,
+    posteriors: Sequence[np.ndarray],
+    refs: Sequence[str],
+    alphas: tuple[float, float] = (0.0, 2.0),
+    betas: tuple[float, float] = (-1.0, 3.0),
+    trials: int = 30,
+    grid: bool = False,
+    workers: int = 1,
+    seed: int = 0,
+) -> TuningResult:
+    """Search LM weight ``alpha`` and word bonus ``beta`` (ranges inclusive) for the lowest
+    WER of ``decoder`` on cached ``posteriors`` (``(T_i, V)`` arrays) against ``refs``.
+
+    ``grid``: a square grid of about ``trials`` points; otherwise ``trials`` random points
+    (seeded). Each trial only decodes; ``workers`` processes share the posteriors.
+    """
+    from tqdm import tqdm
+
+    from asr.metrics import score
+
+    if grid:
+        n = max(2, round(trials**0.5))
+        points = [(a, b) for a in np.linspace(*alphas, n) for b in np.linspace(*betas, n)]
+    else:
+        rng = np.random.default_rng(seed)
+        points = list(zip(rng.uniform(*alphas, trials), rng.uniform(*betas, trials), strict=True))
+    points = [(round(float(a), 3), round(float(b), 3)) for a, b in points]
+    results: list[tuple[float, float, float]] = []
+    bar = tqdm(points, desc="tune-lm", disable=None, dynamic_ncols=True)  # None: only on a terminal
+    pool = None
+    if workers > 1:
+        ctx = mp.get_context("forkserver" if sys.platform != "win32" else "spawn")
+        pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_tuner, initargs=(decoder, posteriors))
+    try:
+        for alpha, beta in bar:
+            if pool is None:
+                trial = decoder.with_options(alpha=alpha, beta=beta)
+                hyps = [trial.decode(x)[0].text for x in posteriors]
+            else:
+                tasks = [(alpha, beta, i) for i in range(len(posteriors))]
+                hyps = list(pool.map(_decode_index, tasks, chunksize=max(1, len(tasks) // (4 * workers))))
+            results.append((alpha, beta, score(refs, hyps).wer))
+            best = min(results, key=lambda r: r[2])
+            bar.set_postfix(best=f"{100 * best[2]:.2f}% a={best[0]} b={best[1]}")
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    alpha, beta, wer = min(results, key=lambda r: r[2])
+    return TuningResult(alpha, beta, wer, tuple(results))
+
+
+_TUNER: dict[str, Any] = {}
+
+
+def _init_tuner(decoder: BeamSearchDecoder, posteriors: Sequence[np.ndarray]) -> None:
+    torch.set_num_threads(1)
+    _TUNER.update(decoder=decoder, posteriors=posteriors, cache={})
+
+
+def _decode_index(task: tuple[float, float, int]) -> str:
+    alpha, beta, i = task
+    cache = _TUNER["cache"]
+    if (alpha, beta) not in cache:
+        cache.clear()
+        cache[alpha, beta] = _TUNER["decoder"].with_options(alpha=alpha, beta=beta)
+    return cache[alpha, beta].decode(_TUNER["posteriors"][i])[0].text

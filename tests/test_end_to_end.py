@@ -70,3 +70,33 @@ def test_training_resumes_from_last_checkpoint(tmp_path: Path, fixtures_manifest
     progress = read_checkpoint(tmp_path / "last.pt")["progress"]
     assert progress["epoch"] == 3 and progress["step"] == 3  # one batch per epoch, not restarted
     assert "resumed from" in (tmp_path / "train.log").read_text()
+
+
+def test_cli_beam_search_with_lm_tune_and_decode(
+    overfit_checkpoint: Path, fixtures_manifest: Path, tmp_path: Path
+) -> None:
+    arpa = fixtures_manifest.parent / "tiny.arpa"
+    tuned = tmp_path / "tuned.json"
+    result = _asr("tune-lm", "--model", str(overfit_checkpoint), "--manifest", str(fixtures_manifest),
+                  "--lm", str(arpa), "--out-dir", str(tmp_path), "--out", str(tuned), "--trials", "4",
+                  "--alphas", "0", "0.5", "--betas", "0", "1", "--num-workers", "0")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "fixtures: best alpha" in result.stdout and "WER 0.00%" in result.stdout
+    assert (tmp_path / "posteriors-fixtures.pt").is_file()  # the next tune-lm run only decodes
+    result = _asr("decode", "--model", str(overfit_checkpoint), "--manifest", str(fixtures_manifest),
+                  "--lm", str(arpa), "--tuned", str(tuned), "--beam", "8", "--out-dir", str(tmp_path),
+                  "--num-workers", "0", "--decode-workers", "2")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "fixtures: WER 0.00%" in result.stdout and f"beam 8, LM {arpa}" in result.stdout
+    result = _asr("decode", "--model", str(overfit_checkpoint), "--manifest", str(fixtures_manifest),
+                  "--lm", str(tmp_path / "nope.bin"))  # fmt: skip
+    assert result.returncode == 1 and "nope.bin: no such language model file" in result.stderr
+
+
+def test_cli_transcribe_with_beam_and_lexicon(overfit_checkpoint: Path, fixtures_manifest: Path) -> None:
+    clip = fixtures_manifest.parent / "utt2.wav"
+    arpa = fixtures_manifest.parent / "tiny.arpa"
+    result = _asr("transcribe", "--model", str(overfit_checkpoint), str(clip), "--lm", str(arpa),
+                  "--lexicon", "lm", "--alpha", "0.5")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "the cat sat\n"
