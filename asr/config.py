@@ -138,6 +138,7 @@ class DecodingConfig:
     alpha: float = 0.5  # LM weight
     beta: float = 1.0  # word insertion bonus
     lexicon: str = "free"
+    unk_offset: float = -10.0  # lexicon-free: added for each word outside the LM's vocabulary
     n_best: int = 1
 
     def __post_init__(self) -> None:

@@ -124,10 +124,14 @@ class BeamSearchDecoder:
         self._core = self._make_core()
 
     def _lexicon(self) -> list[str] | None:
+        """Words of the vocabulary trie: the lexicon, or lexicon-free the LM's words (unknown
+        words then allowed at ``unk_offset``); None when there is no trie."""
         mode = self.config.lexicon
         if mode == "free":
-            return None
-        if mode == "lm":
+            if self.lm is None or not hasattr(self.lm, "vocabulary"):
+                return None
+            words = list(self.lm.vocabulary())
+        elif mode == "lm":
             if self.lm is None or not hasattr(self.lm, "vocabulary"):
                 raise LMError("decoding.lexicon 'lm' needs a language model that lists its vocabulary")
             words = list(self.lm.vocabulary())
@@ -164,6 +168,8 @@ class BeamSearchDecoder:
             lm=self.lm,
             lexicon=lexicon,
             unigram=unigram,
+            allow_oov=cfg.lexicon == "free",
+            unk_offset=cfg.unk_offset,
             hotwords=[vocab.encode(p) for p, _ in self.hotwords],
             hotword_weights=[w for _, w in self.hotwords],
         )

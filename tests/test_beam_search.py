@@ -233,3 +233,13 @@ def test_bad_log_probs_shape_is_refused() -> None:
     decoder = BeamSearchDecoder(VOCAB)
     with pytest.raises(ValueError, match=r"log_probs must have shape \(frames, 29\)"):
         decoder.decode(np.zeros((5, 7), dtype=np.float32))
+
+
+def test_lexicon_free_words_outside_the_lm_vocabulary_pay_unk_offset() -> None:
+    lm = KenLM(ARPA)
+    x = frames("the dog")
+    base = DecodingConfig(beam_size=16, alpha=0.5, beta=0.0, unk_offset=0.0)
+    free = BeamSearchDecoder(VOCAB, base, lm=lm).decode(x)[0]
+    penalized = BeamSearchDecoder(VOCAB, dataclasses.replace(base, unk_offset=-4.0), lm=lm).decode(x)[0]
+    assert free.text == penalized.text == "the dog"  # OOV words stay possible
+    assert penalized.score == pytest.approx(free.score - 4.0, abs=1e-3)  # once, for "dog"

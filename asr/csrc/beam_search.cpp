@@ -9,7 +9,9 @@
 //
 // Scores are natural logs. A hypothesis' score is
 //   ln P_ctc(prefix | frames) + alpha * ln P_lm(words) + beta * words + hotword bonus
-//   + alpha * (best unigram ln p of a word the partial word can still become; lexicon mode)
+//   + alpha * (best unigram ln p of a word the partial word can still become)
+//   + unk_offset * (words, partial one included, outside the vocabulary; lexicon-free mode)
+// The vocabulary trie exists with a lexicon, or lexicon-free with an LM that lists its words.
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -32,6 +34,7 @@ namespace {
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr int kNone = -1;
 constexpr int kForbidden = -2;  // child slot of a prefix the lexicon does not allow
+constexpr int kOov = -3;        // lexicon state of a partial word that no known word starts with
 
 inline float LogAdd(float a, float b) {
   if (a == kNegInf) return b;
@@ -94,8 +97,8 @@ class CtcBeamSearch {
   CtcBeamSearch(int vocab_size, int blank, int space, std::vector<std::string> symbols, int beam_size,
                 float beam_threshold, float token_min_logp, int max_tokens_per_frame, float alpha,
                 float beta, py::object lm, std::vector<std::vector<int>> lexicon,
-                std::vector<float> unigram, std::vector<std::vector<int>> hotwords,
-                std::vector<float> hotword_weights)
+                std::vector<float> unigram, bool allow_oov, float unk_offset,
+                std::vector<std::vector<int>> hotwords, std::vector<float> hotword_weights)
       : vocab_size_(vocab_size),
         blank_(blank),
         space_(space),
@@ -106,6 +109,8 @@ class CtcBeamSearch {
         max_tokens_(max_tokens_per_frame),
         alpha_(alpha),
         beta_(beta),
+        allow_oov_(allow_oov),
+        unk_offset_(unk_offset),
         lm_(std::move(lm)) {
     if (static_cast<int>(symbols_.size()) != vocab_size_) throw std::invalid_argument("symbols != vocab_size");
     if (blank_ < 0 || blank_ >= vocab_size_ || space_ < 0 || space_ >= vocab_size_ || blank_ == space_)
@@ -271,10 +276,11 @@ class CtcBeamSearch {
     next.bonus = parent.bonus + hot_[next.hot].acc - hot_[parent.hot].acc;
     if (hot_[next.hot].terminal) next.hot = HotStep(0, space_);  // phrase banked; a new word starts
     if (c == space_) {
-      if (!lexicon_.empty() && lexicon_[parent.lexicon].word == kNone) return kForbidden;
+      const bool known = lexicon_.empty() || (parent.lexicon >= 0 && lexicon_[parent.lexicon].word != kNone);
+      if (!known && !allow_oov_) return kForbidden;
       const std::string word = LastWord(node);
       next.words += 1;
-      next.lm += beta_;
+      next.lm += beta_ + (known ? 0.f : unk_offset_);
       if (!lm_.is_none()) {
         py::tuple r = lm_.attr("score")(parent.lm_state, word);
         next.lm += alpha_ * py::cast<float>(r[0]);
@@ -283,10 +289,10 @@ class CtcBeamSearch {
       next.lexicon = lexicon_.empty() ? kNone : 0;
       next.partial = lexicon_.empty() ? 0.f : alpha_ * lexicon_[0].smear * has_lm_();
     } else if (!lexicon_.empty()) {
-      const int lex = lexicon_[parent.lexicon].children.Find(c);
-      if (lex == kNone) return kForbidden;
-      next.lexicon = lex;
-      next.partial = alpha_ * lexicon_[lex].smear * has_lm_();
+      const int lex = parent.lexicon == kOov ? kNone : lexicon_[parent.lexicon].children.Find(c);
+      if (lex == kNone && !allow_oov_) return kForbidden;
+      next.lexicon = lex == kNone ? kOov : lex;
+      next.partial = lex == kNone ? unk_offset_ : alpha_ * lexicon_[lex].smear * has_lm_();
     }
     prefixes_.push_back(std::move(next));
     return static_cast<int>(prefixes_.size()) - 1;
@@ -486,6 +492,8 @@ class CtcBeamSearch {
   float beam_threshold_, token_min_logp_;
   int max_tokens_;
   float alpha_, beta_;
+  bool allow_oov_;    // lexicon-free with a known vocabulary: unknown words cost unk_offset
+  float unk_offset_;
   py::object lm_;
   std::vector<LexiconNode> lexicon_;
   std::vector<HotNode> hot_;
@@ -501,12 +509,12 @@ PYBIND11_MODULE(_beam, m) {
   m.doc() = "CTC prefix beam search core (see asr/decoding.py)";
   py::class_<CtcBeamSearch>(m, "CtcBeamSearch")
       .def(py::init<int, int, int, std::vector<std::string>, int, float, float, int, float, float, py::object,
-                    std::vector<std::vector<int>>, std::vector<float>, std::vector<std::vector<int>>,
-                    std::vector<float>>(),
+                    std::vector<std::vector<int>>, std::vector<float>, bool, float,
+                    std::vector<std::vector<int>>, std::vector<float>>(),
            py::arg("vocab_size"), py::arg("blank"), py::arg("space"), py::arg("symbols"), py::arg("beam_size"),
            py::arg("beam_threshold"), py::arg("token_min_logp"), py::arg("max_tokens_per_frame"), py::arg("alpha"),
-           py::arg("beta"), py::arg("lm"), py::arg("lexicon"), py::arg("unigram"), py::arg("hotwords"),
-           py::arg("hotword_weights"))
+           py::arg("beta"), py::arg("lm"), py::arg("lexicon"), py::arg("unigram"), py::arg("allow_oov"),
+           py::arg("unk_offset"), py::arg("hotwords"), py::arg("hotword_weights"))
       .def("reset", &CtcBeamSearch::Reset)
       .def("feed", &CtcBeamSearch::Feed, py::arg("log_probs"))
       .def("best", &CtcBeamSearch::Best)

@@ -9,8 +9,10 @@
 #   2  synthesize train (training voices) and dev/test (held-out voices), 16 kHz mono
 #   3  train the BiLSTM model           (DATA/exp/bilstm)
 #   4  train the streaming model        (DATA/exp/streaming)
-#   5  decode dev and test with both models; write DATA/RESULTS.md and print the table
-#   6  transcribe one test file with `asr transcribe`
+#   5  build a word n-gram LM (KenLM) from the training sentences
+#   6  decode dev and test with both models: greedy, then beam search + LM with alpha/beta
+#      tuned on dev; write DATA/RESULTS.md and print the table
+#   7  transcribe one test file with `asr transcribe` (greedy, then with the LM)
 # Sizes live in recipes/synthetic/conf/<size>.sh; model settings in conf/*.yaml.
 set -euo pipefail
 
@@ -26,7 +28,7 @@ while [ $# -gt 0 ]; do
         --stage) stage=$2; shift 2 ;;
         --stop-stage) stop_stage=$2; shift 2 ;;
         --data) data=$2; shift 2 ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -91,26 +93,42 @@ if run_stage 4 "train the streaming model ($streaming_minutes min)"; then
     done_stage 4
 fi
 
-if run_stage 5 "decode and score"; then
+if run_stage 5 "build a ${lm_order}-gram LM from the training text (no dev/test sentence in it)"; then
+    $asr lm build --text "$data/text/train.txt" --order "$lm_order" --out "$data/lm"
+    $asr lm eval --lm "$data/lm" --text "$data/text/dev.txt"
+    done_stage 5
+fi
+
+if run_stage 6 "decode: greedy, then tune the LM weights on dev and decode with beam search + LM"; then
     for model in bilstm streaming; do
+        out="$data/exp/$model/decode"
         for part in dev test; do
-            $asr decode --model "$data/exp/$model/best.pt" --manifest "$data/$part.jsonl" \
-                --out-dir "$data/exp/$model/decode" --name "$part"
+            $asr decode --model "$data/exp/$model/best.pt" --manifest "$data/$part.jsonl" --out-dir "$out" --name "$part"
+        done
+        $asr tune-lm --model "$data/exp/$model/best.pt" --manifest "$data/dev.jsonl" --lm "$data/lm" \
+            --beam "$tune_beam" --lexicon "$lexicon" --trials "$tune_trials" --out-dir "$out" --decode-workers "$jobs"
+        for part in dev test; do
+            $asr decode --model "$data/exp/$model/best.pt" --manifest "$data/$part.jsonl" --out-dir "$out" \
+                --name "$part-lm" --lm "$data/lm" --tuned "$out/tune-lm-dev.json" --beam "$beam" \
+                --lexicon "$lexicon" --decode-workers "$jobs"
         done
     done
-    $python "$here/local/results_table.py" --data "$data" --size "$size" > "$data/RESULTS.md"
-    done_stage 5
+    $python "$here/local/results_table.py" --data "$data" --size "$size" --beam "$beam" > "$data/RESULTS.md"
+    done_stage 6
 fi
 [ -f "$data/RESULTS.md" ] && { echo; cat "$data/RESULTS.md"; }
 
-if run_stage 6 "transcribe a file with the CLI"; then
+if run_stage 7 "transcribe a file with the CLI"; then
     clip=$($python -c "import json,sys; r=json.loads(open(sys.argv[1]).readline()); print(r['audio'], r['text'], sep='\t')" "$data/test.jsonl")
     file="$data/${clip%%$'\t'*}"
     echo "asr transcribe --model $data/exp/bilstm/best.pt $file"
     echo "reference:  ${clip#*$'\t'}"
     echo -n "hypothesis: "
     $asr transcribe --model "$data/exp/bilstm/best.pt" "$file"
-    done_stage 6
+    echo -n "with the LM: "
+    $asr transcribe --model "$data/exp/bilstm/best.pt" "$file" --lm "$data/lm" \
+        --tuned "$data/exp/bilstm/decode/tune-lm-dev.json" --beam "$beam" --lexicon "$lexicon"
+    done_stage 7
 fi
 echo
 echo "recipe finished in $(( (SECONDS - start_time) / 60 )) min $(( (SECONDS - start_time) % 60 )) s; outputs under $data"
