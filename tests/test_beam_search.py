@@ -238,7 +238,7 @@ def test_bad_log_probs_shape_is_refused() -> None:
 def test_lexicon_free_words_outside_the_lm_vocabulary_pay_unk_offset() -> None:
     lm = KenLM(ARPA)
     x = frames("the dog")
-    base = DecodingConfig(beam_size=256, alpha=0.5, beta=0.0, unk_offset=0.0)
+    base = DecodingConfig(beam_size=2048, alpha=0.5, beta=0.0, unk_offset=0.0)
     free = BeamSearchDecoder(VOCAB, base, lm=lm).decode(x)[0]
     penalized = BeamSearchDecoder(VOCAB, dataclasses.replace(base, unk_offset=-4.0), lm=lm).decode(x)[0]
     assert free.text == penalized.text == "the dog"  # OOV words stay possible
