@@ -1,6 +1,7 @@
 # make demo : set up, then build the synthetic corpus, train, decode and print the WER table
 # make test : set up, then run the test suite
 # make lint : ruff check + format check
+# make bench: benchmarks into bench/RESULTS.md (after make demo)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +12,7 @@ APT_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k fest
 	libsndfile1 wordnet-base fortunes fortunes-min jargon-text dict-devil
 STAMP := $(VENV)/.setup-done
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint bench clean
 
 setup: $(STAMP)
 
@@ -27,6 +28,11 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+bench: setup  # needs the demo's model and LM (make demo)
+	$(PY) -m pip install -q -e '.[test,bench]' && $(PY) -m pip install -q --no-deps 'pyctcdecode==0.5.0'
+	$(PY) bench/lstm_layers.py
+	$(PY) bench/decoding.py
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -23,12 +23,12 @@ from __future__ import annotations
 import argparse
 import math
 import random
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from results import RESULTS, write_section
 from torch import nn
 
 from asr.model import LSTMLayer
@@ -120,20 +120,11 @@ def padding_leak(model: nn.Module) -> float:
     return float((alone - padded).abs().max())
 
 
-def write_section(table: str, path: Path) -> None:
-    """Replace this benchmark's section of ``path`` (or append it), keeping the others."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"{re.escape(SECTION)}\n.*?(?=\n## |\Z)", re.DOTALL)
-    block = f"{SECTION}\n\n{table}\n"
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=20, help="batches timed per variant")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"))
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -169,7 +160,7 @@ def main() -> None:
         lines.append(f"| {name} | {precision} | {speed:.0f} | {speed / base:.2f}× | {leak:.1e} |")
     table = "\n".join(lines)
     print("\n" + table)
-    write_section(table, args.out)
+    write_section(SECTION, table, args.out)
     print(f"\nwrote {args.out}")
 
 

@@ -1,0 +1,197 @@
+"""Beam search + n-gram LM decoders on real posteriors: asr's own decoder against
+pyctcdecode and torchaudio's flashlight ``ctc_decoder`` (lexicon-free and with a lexicon).
+
+Uses a trained synthetic-recipe model and its LM (``make demo`` makes both): posteriors of
+dev and test are computed once; each decoder's alpha/beta are tuned on dev (random search
+at beam 10), then test is decoded at beams 10, 50 and 100, one utterance at a time on one
+thread. Prints WER and decoding time per audio-second and writes the table into
+bench/RESULTS.md. flashlight's lexicon-free decoder scores tokens, so it gets a character
+6-gram built from the same training text (KenLM's maximum order) (its word LM would see only unknown words).
+
+    pip install flashlight-text pygtrie && pip install --no-deps pyctcdecode  # numpy<2 pin
+    python bench/decoding.py [--data data/synthetic-demo] [--model bilstm] [--trials 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from results import RESULTS, write_section
+
+from asr.checkpoint import load_model
+from asr.config import DecodingConfig
+from asr.decoding import BeamSearchDecoder, greedy_decode
+from asr.lm import KenLM, build_lm, read_sentences, read_vocabulary
+from asr.metrics import score
+from asr.text import Vocabulary
+from asr.transcribe import manifest_posteriors
+
+SECTION = "## Decoding: beam search + n-gram LM"
+BEAMS = (10, 50, 100)
+# decode(posteriors, alpha, beta, beam) -> transcripts
+Decode = Callable[[Sequence[np.ndarray], float, float, int], list[str]]
+
+
+def asr_decoder(vocab: Vocabulary, lm_dir: Path, lexicon: str) -> Decode:
+    lm = KenLM(lm_dir)
+    cache: dict[tuple[float, float, int], BeamSearchDecoder] = {}
+
+    def decode(posteriors: Sequence[np.ndarray], alpha: float, beta: float, beam: int) -> list[str]:
+        key = (alpha, beta, beam)
+        if key not in cache:
+            cache.clear()
+            cfg = DecodingConfig(beam_size=beam, alpha=alpha, beta=beta, lexicon=lexicon)
+            cache[key] = BeamSearchDecoder(vocab, cfg, lm)
+        return [cache[key].decode(x)[0].text for x in posteriors]
+
+    return decode
+
+
+def pyctcdecode_decoder(vocab: Vocabulary, lm_dir: Path) -> Decode:
+    from pyctcdecode import build_ctcdecoder
+
+    labels = ["" if i == vocab.blank else s for i, s in enumerate(vocab.symbols)]
+    unigrams = read_vocabulary(lm_dir)
+    cache: dict[tuple[float, float], object] = {}
+
+    def decode(posteriors: Sequence[np.ndarray], alpha: float, beta: float, beam: int) -> list[str]:
+        if (alpha, beta) not in cache:
+            cache.clear()
+            cache[alpha, beta] = build_ctcdecoder(
+                labels, kenlm_model_path=str(lm_dir / "lm.bin"), unigrams=unigrams, alpha=alpha, beta=beta
+            )
+        decoder = cache[alpha, beta]
+        return [" ".join(decoder.decode(x, beam_width=beam).split()) for x in posteriors]
+
+    return decode
+
+
+def flashlight_decoder(vocab: Vocabulary, lm_dir: Path, char_lm: Path | None, work: Path) -> Decode:
+    from torchaudio.models.decoder import ctc_decoder
+
+    tokens = ["-" if i == vocab.blank else ("|" if s == " " else s) for i, s in enumerate(vocab.symbols)]
+    lexicon = None
+    if char_lm is None:
+        lexicon = work / "lexicon.txt"
+        words = [w for w in read_vocabulary(lm_dir) if set(w) <= set(vocab.symbols)]
+        lexicon.write_text("".join(f"{w}\t{' '.join(w)} |\n" for w in words))
+    else:
+        (work / "char-tokens.txt").write_text("\n".join(tokens) + "\n")
+    cache: dict[tuple[float, float, int], object] = {}
+
+    def decode(posteriors: Sequence[np.ndarray], alpha: float, beta: float, beam: int) -> list[str]:
+        key = (alpha, beta, beam)
+        if key not in cache:
+            cache.clear()
+            cache[key] = ctc_decoder(
+                lexicon=str(lexicon) if lexicon else None,
+                tokens=tokens,
+                lm=str((char_lm or lm_dir) / "lm.bin"),
+                nbest=1,
+                beam_size=beam,
+                beam_threshold=25.0,
+                lm_weight=alpha,
+                word_score=beta,
+                sil_token="|",
+                blank_token="-",
+                unk_word="<unk>",
+            )
+        decoder = cache[key]
+        out = []
+        for x in posteriors:
+            hyp = decoder(torch.from_numpy(np.ascontiguousarray(x))[None])[0][0]
+            words = hyp.words if lexicon else "".join(decoder.idxs_to_tokens(hyp.tokens)).replace("|", " ").split()
+            text = " ".join(words)
+            out.append(" ".join(text.split()))
+        return out
+
+    return decode
+
+
+def char_lm(text: Path, out: Path, order: int = 6) -> Path:
+    """A character n-gram over ``text`` for flashlight's lexicon-free decoder (``|`` between words)."""
+    if not (out / "lm.bin").is_file():
+        sentences = [" ".join(s.replace(" ", "|")) for s in read_sentences([text])]
+        build_lm(sentences, out, order=order, prune=[0] * 4 + [1] * (order - 4), sources=[str(text)])
+    return out
+
+
+def tune(decode: Decode, dev: Sequence[np.ndarray], refs: Sequence[str], ranges: tuple, trials: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    best = (math.inf, 0.0, 0.0)
+    for _ in range(trials):
+        alpha, beta = round(float(rng.uniform(*ranges[0])), 3), round(float(rng.uniform(*ranges[1])), 3)
+        wer = score(refs, decode(dev, alpha, beta, BEAMS[0])).wer
+        best = min(best, (wer, alpha, beta))
+    return best[1], best[2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("data/synthetic-demo"))
+    parser.add_argument("--model", default="bilstm")
+    parser.add_argument("--trials", type=int, default=12, help="random alpha/beta points per decoder on dev")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    exp, lm_dir = args.data / "exp" / args.model, args.data / "lm"
+    loaded = load_model(exp / "best.pt", "cpu")
+    dev_utts, dev = manifest_posteriors(loaded, args.data / "dev.jsonl")
+    test_utts, test = manifest_posteriors(loaded, args.data / "test.jsonl")
+    dev_refs, test_refs = [u.text for u in dev_utts], [u.text for u in test_utts]
+    audio_s = sum(u.duration for u in test_utts)
+    work = args.data / "bench-decoding"
+    work.mkdir(exist_ok=True)
+    vocab = loaded.vocab
+    chars = work / "lm-char"
+    greedy = [greedy_decode(torch.from_numpy(x)[None], torch.tensor([len(x)]), vocab)[0] for x in test]
+    greedy_wer = score(test_refs, greedy).wer
+    decoders: dict[str, tuple[Callable[[], Decode], tuple]] = {
+        "asr, lexicon": (lambda: asr_decoder(vocab, lm_dir, "lm"), ((0.0, 2.0), (-1.0, 3.0))),
+        "asr, lexicon-free": (lambda: asr_decoder(vocab, lm_dir, "free"), ((0.0, 2.0), (-1.0, 3.0))),
+        "pyctcdecode": (lambda: pyctcdecode_decoder(vocab, lm_dir), ((0.0, 2.0), (-1.0, 3.0))),
+        "flashlight, lexicon": (lambda: flashlight_decoder(vocab, lm_dir, None, work), ((0.0, 5.0), (-2.0, 4.0))),
+        "flashlight, lexicon-free (char 6-gram)": (
+            lambda: flashlight_decoder(vocab, lm_dir, char_lm(args.data / "text" / "train.txt", chars), work),
+            ((0.0, 1.5), (-1.0, 2.0)),  # per-character LM scores: weights above ~1.5 only break words
+        ),
+    }
+    rows = []
+    for name, (make, ranges) in decoders.items():
+        decode = make()
+        alpha, beta = tune(decode, dev, dev_refs, ranges, args.trials)
+        for beam in BEAMS:
+            start = time.perf_counter()
+            hyps = decode(test, alpha, beta, beam)
+            ms = 1000 * (time.perf_counter() - start) / audio_s
+            wer = score(test_refs, hyps).wer
+            rows.append((name, beam, alpha, beta, wer, ms))
+            print(f"{name:42s} beam {beam:3d} alpha {alpha:5.2f} beta {beta:5.2f}: WER {100 * wer:5.1f} % "
+                  f"{ms:7.2f} ms per audio-second", flush=True)  # fmt: skip
+    pcd = {beam: ms for name, beam, *_, ms in rows if name == "pyctcdecode"}
+    lines = [
+        f"Model `{args.model}` of {args.data} on its test set ({len(test)} utterances, {audio_s / 60:.1f} min; "
+        f"greedy WER {100 * greedy_wer:.1f} %), word 4-gram LM of the recipe; alpha/beta tuned per decoder on "
+        f"dev ({args.trials} random points at beam {BEAMS[0]}); one thread, one utterance at a time.",
+        "",
+        "| decoder | beam | alpha | beta | test WER | ms per audio-second | speed vs pyctcdecode |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, beam, alpha, beta, wer, ms in rows:
+        lines.append(
+            f"| {name} | {beam} | {alpha:.2f} | {beta:.2f} | {100 * wer:.1f} % | {ms:.2f} | {pcd[beam] / ms:.1f}× |"
+        )
+    table = "\n".join(lines)
+    print("\n" + table)
+    write_section(SECTION, table, args.out)
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
