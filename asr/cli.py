@@ -44,7 +44,7 @@ def add_decoding_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--alpha", type=float, help=f"LM weight (default {d.alpha}, or from --tuned)")
     g.add_argument("--beta", type=float, help=f"word insertion bonus (default {d.beta}, or from --tuned)")
     g.add_argument("--tuned", type=Path, help="JSON written by 'asr tune-lm': take alpha and beta from it")
-    g.add_argument("--lexicon", default=d.lexicon, help="free (default), lm (LM vocabulary) or a word-list file")
+    g.add_argument("--lexicon", default=d.lexicon, help="auto (default), free, lm (LM vocabulary) or a word list")
     g.add_argument("--beam-threshold", type=float, default=d.beam_threshold, help="score pruning (0: off)")
     g.add_argument("--token-min-logp", type=float, default=d.token_min_logp, help="per-frame token pruning")
     g.add_argument("--hotwords", nargs="+", default=[], metavar="PHRASE[:WEIGHT]", help="words to boost")
@@ -117,7 +117,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
 def _describe(decoder: BeamSearchDecoder) -> str:
     c = decoder.config
     lm = f"LM {decoder.lm.path}, alpha {c.alpha}, beta {c.beta}, " if decoder.lm is not None else ""
-    return f"beam {c.beam_size}, {lm}lexicon {c.lexicon}"
+    return f"beam {c.beam_size}, {lm}lexicon {decoder.lexicon_mode}"
 
 
 def cmd_tune_lm(args: argparse.Namespace) -> int:

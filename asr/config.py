@@ -127,8 +127,10 @@ class TrainConfig:
 class DecodingConfig:
     """CTC prefix beam search (``asr.decoding.BeamSearchDecoder``); scores are natural logs.
 
-    ``lexicon``: ``"free"`` (any character string is a word), ``"lm"`` (only the LM's
-    vocabulary) or the path of a word list, one word per line.
+    ``lexicon``: ``"free"`` (any character string is a word; words outside the LM's
+    vocabulary pay ``unk_offset``), ``"lm"`` (only the LM's vocabulary), the path of a word
+    list (one word per line), or ``"auto"``: ``"lm"`` with an LM that lists its words, else
+    ``"free"`` (the default: lexicon decoding won bench/decoding on the synthetic recipe).
     """
 
     beam_size: int = 50
@@ -137,7 +139,7 @@ class DecodingConfig:
     max_tokens_per_frame: int = 0  # and at most this many of them; 0 = no cap
     alpha: float = 0.5  # LM weight
     beta: float = 1.0  # word insertion bonus
-    lexicon: str = "free"
+    lexicon: str = "auto"
     unk_offset: float = -10.0  # lexicon-free: added for each word outside the LM's vocabulary
     n_best: int = 1
 

@@ -123,14 +123,28 @@ class BeamSearchDecoder:
         self.words = self._lexicon()
         self._core = self._make_core()
 
+    @property
+    def lexicon_mode(self) -> str:
+        """``free``, ``lm`` or a word-list path: ``auto`` resolved for this decoder's LM."""
+        if self.config.lexicon != "auto":
+            return self.config.lexicon
+        try:
+            listed = self.lm is not None and hasattr(self.lm, "vocabulary") and bool(self.lm.vocabulary())
+        except LMError:  # e.g. a binary model without vocab.txt beside it
+            listed = False
+        return "lm" if listed else "free"
+
     def _lexicon(self) -> list[str] | None:
         """Words of the vocabulary trie: the lexicon, or lexicon-free the LM's words (unknown
         words then allowed at ``unk_offset``); None when there is no trie."""
-        mode = self.config.lexicon
+        mode = self.lexicon_mode
         if mode == "free":
             if self.lm is None or not hasattr(self.lm, "vocabulary"):
                 return None
-            words = list(self.lm.vocabulary())
+            try:
+                words = list(self.lm.vocabulary())
+            except LMError:
+                return None
         elif mode == "lm":
             if self.lm is None or not hasattr(self.lm, "vocabulary"):
                 raise LMError("decoding.lexicon 'lm' needs a language model that lists its vocabulary")
@@ -168,7 +182,7 @@ class BeamSearchDecoder:
             lm=self.lm,
             lexicon=lexicon,
             unigram=unigram,
-            allow_oov=cfg.lexicon == "free",
+            allow_oov=self.lexicon_mode == "free",
             unk_offset=cfg.unk_offset,
             hotwords=[vocab.encode(p) for p, _ in self.hotwords],
             hotword_weights=[w for _, w in self.hotwords],

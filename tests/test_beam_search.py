@@ -73,6 +73,9 @@ def test_lexicon_restricts_words(tmp_path: Path) -> None:
     lm_words = BeamSearchDecoder(VOCAB, DecodingConfig(beam_size=16, lexicon="lm", alpha=0.0), lm=KenLM(ARPA))
     assert lm_words.words == ["the", "cat", "sat", "hat"]
     assert lm_words.decode(CAT_OR_HAT)[0].text == "the hat sat"  # both words allowed, no LM weight
+    # the default, auto: the LM's words when it lists them, else free
+    assert BeamSearchDecoder(VOCAB, lm=KenLM(ARPA)).lexicon_mode == "lm"
+    assert BeamSearchDecoder(VOCAB).lexicon_mode == "free"
     with pytest.raises(LMError, match="no such word list"):
         BeamSearchDecoder(VOCAB, DecodingConfig(lexicon=str(tmp_path / "none.txt")))
 
@@ -238,7 +241,7 @@ def test_bad_log_probs_shape_is_refused() -> None:
 def test_lexicon_free_words_outside_the_lm_vocabulary_pay_unk_offset() -> None:
     lm = KenLM(ARPA)
     x = frames("the dog")
-    base = DecodingConfig(beam_size=2048, alpha=0.5, beta=0.0, unk_offset=0.0)
+    base = DecodingConfig(beam_size=2048, alpha=0.5, beta=0.0, unk_offset=0.0, lexicon="free")
     free = BeamSearchDecoder(VOCAB, base, lm=lm).decode(x)[0]
     penalized = BeamSearchDecoder(VOCAB, dataclasses.replace(base, unk_offset=-4.0), lm=lm).decode(x)[0]
     assert free.text == penalized.text == "the dog"  # OOV words stay possible

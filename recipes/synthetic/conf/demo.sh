@@ -11,6 +11,6 @@ streaming_minutes=6
 train_args=""
 lm_order=4
 beam=50            # beam search + LM on dev/test
-lexicon=lm         # words restricted to the LM vocabulary (free: any spelling, OOVs penalized)
+lexicon=auto       # auto = lm: words restricted to the LM vocabulary (free: any spelling, OOVs penalized)
 tune_beam=20       # beam while tuning alpha/beta on dev
 tune_trials=16
