@@ -120,12 +120,19 @@ class BeamSearchDecoder:
         self.vocab, self.config, self.lm = vocab, config or DecodingConfig(), lm
         self.hotwords = _parse_hotwords(hotwords, vocab)
         self.seconds_per_frame = seconds_per_frame
-        self.words = self._lexicon()
+        self._set_lexicon()
         self._core = self._make_core()
 
-    @property
-    def lexicon_mode(self) -> str:
-        """``free``, ``lm`` or a word-list path: ``auto`` resolved for this decoder's LM."""
+    def _set_lexicon(self) -> None:
+        self.lexicon_mode = self._resolve_lexicon()  # free, lm or a word-list path
+        self.words = self._lexicon()
+        self._unigram = [0.0] * len(self.words or [])
+        if self.words is not None and self.lm is not None:
+            start = self.lm.begin()
+            self._unigram = [self.lm.score(start, w)[0] for w in self.words]
+
+    def _resolve_lexicon(self) -> str:
+        """``auto``: ``lm`` when this decoder's LM lists its words, else ``free``."""
         if self.config.lexicon != "auto":
             return self.config.lexicon
         try:
@@ -160,14 +167,7 @@ class BeamSearchDecoder:
         from asr import _beam
 
         cfg, vocab = self.config, self.vocab
-        lexicon, unigram = [], []
-        if self.words is not None:
-            lexicon = [vocab.encode(w) for w in self.words]
-            if self.lm is not None:
-                start = self.lm.begin()
-                unigram = [self.lm.score(start, w)[0] for w in self.words]
-            else:
-                unigram = [0.0] * len(self.words)
+        lexicon = [vocab.encode(w) for w in self.words] if self.words is not None else []
         return _beam.CtcBeamSearch(
             vocab_size=len(vocab),
             blank=vocab.blank,
@@ -181,7 +181,7 @@ class BeamSearchDecoder:
             beta=cfg.beta if self.lm is not None else 0.0,
             lm=self.lm,
             lexicon=lexicon,
-            unigram=unigram,
+            unigram=self._unigram,
             allow_oov=self.lexicon_mode == "free",
             unk_offset=cfg.unk_offset,
             hotwords=[vocab.encode(p) for p, _ in self.hotwords],
@@ -200,7 +200,7 @@ class BeamSearchDecoder:
         new = copy.copy(self)
         new.config = dataclasses.replace(self.config, **changes)
         if "lexicon" in changes:
-            new.words = new._lexicon()
+            new._set_lexicon()
         new._core = new._make_core()
         return new
 
