@@ -115,6 +115,7 @@ class TrainConfig:
     grad_clip: float = 5.0
     precision: str = "auto"  # "fp32", "bf16" (autocast; CTC loss in fp32) or "auto": bf16 where native
     spec_augment: bool = True
+    vtlp: float = 0.0  # vocal tract length perturbation: warp factors uniform in 1 +- this (0: off)
     sortagrad: bool = True  # first epoch from shortest to longest utterance
     seed: int = 0
     num_workers: int = 1

@@ -1,4 +1,4 @@
-"""Log-mel features, normalization and SpecAugment, batched on any torch device.
+"""Log-mel features, normalization, VTLP and SpecAugment, batched on any torch device.
 
 Frames are not centred (``center=False``): frame ``t`` is the FFT of samples
 ``[t * hop, t * hop + n_fft)`` (the ``win``-sample window centred inside), so features
@@ -43,19 +43,46 @@ class LogMel(torch.nn.Module):
             mel_scale="htk",
         )
 
-    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, waveforms: torch.Tensor, lengths: torch.Tensor, warp: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``waveforms (B, S)`` float, ``lengths (B,)`` samples → ``(B, T, n_mels)``, ``(B,)`` frames.
 
+        ``warp (B,)``: vocal tract length perturbation factors (see :func:`vtlp`), or None.
         Inputs shorter than ``n_fft`` samples yield zero frames.
         """
         if waveforms.shape[-1] < self.cfg.n_fft:
             pad = self.cfg.n_fft - waveforms.shape[-1]
             waveforms = torch.nn.functional.pad(waveforms, (0, pad))
         with torch.autocast(waveforms.device.type, enabled=False):
-            spec = self.mel(waveforms.float())  # (B, n_mels, T)
+            power = self.mel.spectrogram(waveforms.float())  # (B, n_fft // 2 + 1, T)
+            if warp is not None:
+                power = vtlp(power, warp)
+            spec = self.mel.mel_scale(power)  # (B, n_mels, T)
         feats = torch.log(spec + LOG_FLOOR).transpose(1, 2)
         frames = num_frames(lengths, self.cfg)
         return feats[:, : int(frames.max()) if len(frames) else 0], frames
+
+
+def vtlp(power: torch.Tensor, warp: torch.Tensor, boundary: float = 0.8) -> torch.Tensor:
+    """Vocal tract length perturbation (Jaitly & Hinton, 2013) of power spectra.
+
+    ``power (B, F, T)`` linear-frequency bins, ``warp (B,)`` factors (1 = unchanged): output
+    bin ``f`` takes the (interpolated) input at ``f / warp`` up to a boundary frequency,
+    then a straight line to the Nyquist bin, so a formant at ``f`` moves to ``f * warp``.
+    """
+    bins = power.shape[1]
+    nyquist = bins - 1
+    alpha = warp.to(power.device, power.dtype)[:, None]  # (B, 1)
+    f = torch.arange(bins, device=power.device, dtype=power.dtype)[None, :]  # (1, F)
+    knee = boundary * nyquist * torch.clamp(alpha, max=1.0)  # output frequency of the kink
+    below = f / alpha
+    above = nyquist - (nyquist - knee / alpha) * (nyquist - f) / (nyquist - knee)
+    source = torch.where(f <= knee, below, above).clamp(0, nyquist)  # (B, F)
+    lo = source.floor().long().clamp(max=nyquist - 1)
+    frac = (source - lo).unsqueeze(-1)
+    index = lo.unsqueeze(-1).expand(-1, -1, power.shape[2])
+    return power.gather(1, index) * (1 - frac) + power.gather(1, index + 1) * frac
 
 
 def utterance_cmvn(feats: torch.Tensor, lengths: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -114,8 +141,10 @@ class FeaturePipeline(torch.nn.Module):
         self.register_buffer("mean", torch.zeros(cfg.n_mels))
         self.register_buffer("std", torch.ones(cfg.n_mels))
 
-    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        feats, frames = self.logmel(waveforms, lengths)
+    def forward(
+        self, waveforms: torch.Tensor, lengths: torch.Tensor, warp: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        feats, frames = self.logmel(waveforms, lengths, warp)
         if self.cfg.normalize == "utterance":
             return utterance_cmvn(feats, frames), frames
         if self.cfg.normalize == "global":

@@ -163,7 +163,10 @@ def train_one_epoch(
             group["lr"] = lr_at(progress.step, done, tc)
         batch = batch.to(device)
         with torch.no_grad():
-            feats, frames = loaded.features(batch.waveforms, batch.audio_lengths)
+            warp = None
+            if tc.vtlp > 0:  # one vocal-tract warp factor per utterance, uniform in 1 +- vtlp
+                warp = 1 + tc.vtlp * (2 * torch.rand(batch.waveforms.shape[0]) - 1)
+            feats, frames = loaded.features(batch.waveforms, batch.audio_lengths, warp)
             if tc.spec_augment:
                 feats = spec_augment(feats, frames, cfg.spec_augment)
         with _autocast(device, tc.precision):

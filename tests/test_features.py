@@ -86,3 +86,23 @@ def test_pipeline_modes(normalize: str) -> None:
     assert feats.shape == (1, 22, 80) and frames.tolist() == [22]
     with pytest.raises(ValueError, match="unknown feature normalization"):
         FeaturePipeline(FeatureConfig(normalize="bogus"))
+
+
+def test_vtlp_moves_a_tone_by_the_warp_factor() -> None:
+    from asr.features import vtlp
+
+    cfg = FeatureConfig()
+    t = torch.arange(16000) / 16000
+    tone = torch.sin(2 * torch.pi * 1000 * t)[None]
+    logmel = LogMel(cfg)
+    power = logmel.mel.spectrogram(tone)
+    assert torch.equal(vtlp(power, torch.tensor([1.0])), power)  # factor 1: unchanged
+    bin_hz = cfg.sample_rate / cfg.n_fft
+    for factor in (0.9, 1.1):
+        peak = vtlp(power, torch.tensor([factor]))[0].mean(-1).argmax().item() * bin_hz
+        assert peak == pytest.approx(1000 * factor, abs=bin_hz)
+    # the warped log-mels keep their shape and frames; the Nyquist bin stays in place
+    feats, frames = logmel(tone, torch.tensor([16000]), torch.tensor([1.1]))
+    assert feats.shape == logmel(tone, torch.tensor([16000]))[0].shape and int(frames[0]) == 97
+    warped = vtlp(power, torch.tensor([1.1]))
+    assert torch.allclose(warped[:, -1], power[:, -1])
