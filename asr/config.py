@@ -142,6 +142,7 @@ class DecodingConfig:
     beta: float = 1.0  # word insertion bonus
     lexicon: str = "auto"
     unk_offset: float = -10.0  # lexicon-free: added for each word outside the LM's vocabulary
+    unk_char_offset: float = -2.0  # and this for each of its characters
     n_best: int = 1
 
     def __post_init__(self) -> None:

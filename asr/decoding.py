@@ -184,6 +184,7 @@ class BeamSearchDecoder:
             unigram=self._unigram,
             allow_oov=self.lexicon_mode == "free",
             unk_offset=cfg.unk_offset,
+            unk_char_offset=cfg.unk_char_offset,
             hotwords=[vocab.encode(p) for p, _ in self.hotwords],
             hotword_weights=[w for _, w in self.hotwords],
         )

@@ -10,7 +10,9 @@
 // Scores are natural logs. A hypothesis' score is
 //   ln P_ctc(prefix | frames) + alpha * ln P_lm(words) + beta * words + hotword bonus
 //   + alpha * (best unigram ln p of a word the partial word can still become)
-//   + unk_offset * (words, partial one included, outside the vocabulary; lexicon-free mode)
+//   + (unk_offset + unk_char_offset * characters) for each word, the partial one included,
+//     outside the vocabulary (lexicon-free mode; the per-character part keeps misrecognized
+//     runs from merging into one long unknown "word")
 // The vocabulary trie exists with a lexicon, or lexicon-free with an LM that lists its words.
 
 #include <pybind11/numpy.h>
@@ -78,6 +80,7 @@ struct Prefix {
   float partial = 0.f;  // alpha * smear of the partial word (lexicon mode)
   float bonus = 0.f;  // hotword bonus so far
   int words = 0;
+  int word_len = 0;     // characters of the partial word
   int lexicon = kNone;  // lexicon node of the partial word
   int hot = 0;          // hotword automaton state
   py::object lm_state;  // LM state after the completed words
@@ -97,7 +100,7 @@ class CtcBeamSearch {
   CtcBeamSearch(int vocab_size, int blank, int space, std::vector<std::string> symbols, int beam_size,
                 float beam_threshold, float token_min_logp, int max_tokens_per_frame, float alpha,
                 float beta, py::object lm, std::vector<std::vector<int>> lexicon,
-                std::vector<float> unigram, bool allow_oov, float unk_offset,
+                std::vector<float> unigram, bool allow_oov, float unk_offset, float unk_char_offset,
                 std::vector<std::vector<int>> hotwords, std::vector<float> hotword_weights)
       : vocab_size_(vocab_size),
         blank_(blank),
@@ -111,6 +114,7 @@ class CtcBeamSearch {
         beta_(beta),
         allow_oov_(allow_oov),
         unk_offset_(unk_offset),
+        unk_char_offset_(unk_char_offset),
         lm_(std::move(lm)) {
     if (static_cast<int>(symbols_.size()) != vocab_size_) throw std::invalid_argument("symbols != vocab_size");
     if (blank_ < 0 || blank_ >= vocab_size_ || space_ < 0 || space_ >= vocab_size_ || blank_ == space_)
@@ -280,7 +284,7 @@ class CtcBeamSearch {
       if (!known && !allow_oov_) return kForbidden;
       const std::string word = LastWord(node);
       next.words += 1;
-      next.lm += beta_ + (known ? 0.f : unk_offset_);
+      next.lm += beta_ + (known ? 0.f : OovCost(parent.word_len));
       if (!lm_.is_none()) {
         py::tuple r = lm_.attr("score")(parent.lm_state, word);
         next.lm += alpha_ * py::cast<float>(r[0]);
@@ -292,11 +296,14 @@ class CtcBeamSearch {
       const int lex = parent.lexicon == kOov ? kNone : lexicon_[parent.lexicon].children.Find(c);
       if (lex == kNone && !allow_oov_) return kForbidden;
       next.lexicon = lex == kNone ? kOov : lex;
-      next.partial = lex == kNone ? unk_offset_ : alpha_ * lexicon_[lex].smear * has_lm_();
+      next.word_len = parent.word_len + 1;
+      next.partial = lex == kNone ? OovCost(next.word_len) : alpha_ * lexicon_[lex].smear * has_lm_();
     }
     prefixes_.push_back(std::move(next));
     return static_cast<int>(prefixes_.size()) - 1;
   }
+
+  float OovCost(int chars) const { return unk_offset_ + unk_char_offset_ * static_cast<float>(chars); }
 
   std::string LastWord(int node) const {
     std::string rev;
@@ -493,7 +500,7 @@ class CtcBeamSearch {
   int max_tokens_;
   float alpha_, beta_;
   bool allow_oov_;    // lexicon-free with a known vocabulary: unknown words cost unk_offset
-  float unk_offset_;
+  float unk_offset_, unk_char_offset_;
   py::object lm_;
   std::vector<LexiconNode> lexicon_;
   std::vector<HotNode> hot_;
@@ -509,12 +516,12 @@ PYBIND11_MODULE(_beam, m) {
   m.doc() = "CTC prefix beam search core (see asr/decoding.py)";
   py::class_<CtcBeamSearch>(m, "CtcBeamSearch")
       .def(py::init<int, int, int, std::vector<std::string>, int, float, float, int, float, float, py::object,
-                    std::vector<std::vector<int>>, std::vector<float>, bool, float,
+                    std::vector<std::vector<int>>, std::vector<float>, bool, float, float,
                     std::vector<std::vector<int>>, std::vector<float>>(),
            py::arg("vocab_size"), py::arg("blank"), py::arg("space"), py::arg("symbols"), py::arg("beam_size"),
            py::arg("beam_threshold"), py::arg("token_min_logp"), py::arg("max_tokens_per_frame"), py::arg("alpha"),
            py::arg("beta"), py::arg("lm"), py::arg("lexicon"), py::arg("unigram"), py::arg("allow_oov"),
-           py::arg("unk_offset"), py::arg("hotwords"), py::arg("hotword_weights"))
+           py::arg("unk_offset"), py::arg("unk_char_offset"), py::arg("hotwords"), py::arg("hotword_weights"))
       .def("reset", &CtcBeamSearch::Reset)
       .def("feed", &CtcBeamSearch::Feed, py::arg("log_probs"))
       .def("best", &CtcBeamSearch::Best)
