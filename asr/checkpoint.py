@@ -12,6 +12,7 @@ import os
 import pickle
 import random
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,10 @@ def save_checkpoint(
         "features": features.state_dict(),
         **extra,
     }
+    _write_atomic(state, path)
+
+
+def _write_atomic(state: dict[str, Any], path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
@@ -111,3 +116,35 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
     loaded.model.to(device).eval()
     loaded.features.to(device).eval()
     return loaded
+
+
+def average_checkpoints(paths: Sequence[str | Path], out: str | Path) -> Path:
+    """Average the model weights of checkpoints trained with one config (e.g. the last K
+    epochs) into ``out``, an inference checkpoint (no optimizer state). Integer buffers
+    (BatchNorm's batch counts) and the feature statistics come from the last checkpoint."""
+    if not paths:
+        raise CheckpointError("no checkpoints to average")
+    first = read_checkpoint(paths[0])
+    total = {k: v.double().clone() if v.is_floating_point() else v for k, v in first["model"].items()}
+    last = first
+    for path in paths[1:]:
+        last = read_checkpoint(path)
+        for part in ("model", "features"):
+            if last["config"][part] != first["config"][part]:
+                raise CheckpointError(f"{path}: its {part} config differs from {paths[0]}'s; cannot average")
+        if last["config"]["vocabulary"] != first["config"]["vocabulary"]:
+            raise CheckpointError(f"{path}: its vocabulary differs from {paths[0]}'s; cannot average")
+        for k, v in last["model"].items():
+            total[k] = total[k] + v.double() if v.is_floating_point() else v
+    model = {k: (v / len(paths)).to(first["model"][k].dtype) if v.is_floating_point() else v for k, v in total.items()}
+    state = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": first["config"],
+        "model": model,
+        "features": last["features"],
+        "averaged_from": [str(p) for p in paths],
+    }
+    out = Path(out)
+    _write_atomic(state, out)
+    return out

@@ -1,5 +1,5 @@
 """The ``asr`` command: ``asr train``, ``asr decode``, ``asr tune-lm``, ``asr transcribe``,
-``asr lm build|eval``.
+``asr average``, ``asr lm build|eval``.
 
 Every subcommand exits non-zero with a one-line message naming the bad input.
 """
@@ -190,6 +190,14 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_average(args: argparse.Namespace) -> int:
+    from asr.checkpoint import average_checkpoints
+
+    out = average_checkpoints(args.checkpoints, args.out)
+    print(f"wrote {out}: the average of {len(args.checkpoints)} checkpoints")
+    return 0
+
+
 def cmd_lm_build(args: argparse.Namespace) -> int:
     from asr.lm import build_lm, read_sentences
 
@@ -250,6 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     add_decoding_arguments(p)
     p.set_defaults(func=cmd_transcribe)
+
+    p = sub.add_parser("average", help="average the weights of checkpoints (e.g. the last epochs) into one")
+    p.add_argument("checkpoints", type=Path, nargs="+", help="checkpoints of one training config")
+    p.add_argument("--out", type=Path, required=True, help="the averaged checkpoint")
+    p.set_defaults(func=cmd_average)
 
     lm = sub.add_parser("lm", help="build and evaluate word n-gram language models (KenLM)")
     lm_sub = lm.add_subparsers(dest="lm_command", required=True)

@@ -44,6 +44,7 @@ class Progress:
     epoch: int = 0  # epochs completed
     elapsed: float = 0.0  # seconds of training so far (validation excluded)
     best_wer: float = math.inf
+    skipped: int = 0  # batches whose loss was NaN or infinite (no update made)
 
 
 def lr_at(step: int, fraction_done: float, cfg: TrainConfig) -> float:
@@ -173,8 +174,20 @@ def train_one_epoch(
             log_probs, out_lengths = model(feats, frames)
         loss = ctc(log_probs.float().transpose(0, 1), batch.targets, out_lengths, batch.target_lengths)
         optimizer.zero_grad(set_to_none=True)
+        finite = torch.isfinite(loss)
+        if dist.is_initialized():  # every rank skips together, or DDP's all-reduce would hang
+            dist.all_reduce(finite := finite.to(torch.int32), op=dist.ReduceOp.MIN)
+        if not bool(finite):
+            progress.skipped += 1
+            log.warning("step %d: loss is %s, batch skipped (%d so far)", progress.step, loss.item(), progress.skipped)
+            continue
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        if not torch.isfinite(grad_norm):
+            progress.skipped += 1
+            log.warning("step %d: gradient norm is %s, update skipped", progress.step, float(grad_norm))
+            optimizer.zero_grad(set_to_none=True)
+            continue
         optimizer.step()
         progress.step += 1
         progress.elapsed += time.time() - start

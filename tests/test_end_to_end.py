@@ -100,3 +100,51 @@ def test_cli_transcribe_with_beam_and_lexicon(overfit_checkpoint: Path, fixtures
                   "--lexicon", "lm", "--alpha", "0.5")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout == "the cat sat\n"
+
+
+def test_average_checkpoints(tmp_path: Path, fixtures_manifest: Path) -> None:
+    import dataclasses
+    import shutil
+
+    from asr.checkpoint import CheckpointError, average_checkpoints
+    from asr.train import train
+
+    train(tiny_config(tmp_path / "run", fixtures_manifest, epochs=1))
+    shutil.copy(tmp_path / "run" / "last.pt", tmp_path / "epoch1.pt")
+    train(tiny_config(tmp_path / "run", fixtures_manifest, epochs=2))
+    a, b = read_checkpoint(tmp_path / "epoch1.pt"), read_checkpoint(tmp_path / "run" / "last.pt")
+    result = _asr("average", str(tmp_path / "epoch1.pt"), str(tmp_path / "run" / "last.pt"),
+                  "--out", str(tmp_path / "avg.pt"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    avg = read_checkpoint(tmp_path / "avg.pt")
+    weight = "head.weight"
+    assert torch.allclose(avg["model"][weight], (a["model"][weight] + b["model"][weight]) / 2, atol=1e-6)
+    assert load_model(tmp_path / "avg.pt") is not None  # loads as an inference checkpoint
+    other = tiny_config(tmp_path / "other", fixtures_manifest, epochs=1)
+    train(dataclasses.replace(other, model=dataclasses.replace(other.model, hidden_size=32)))
+    try:
+        average_checkpoints([tmp_path / "epoch1.pt", tmp_path / "other" / "last.pt"], tmp_path / "bad.pt")
+        raise AssertionError("averaging different models must fail")
+    except CheckpointError as e:
+        assert "other/last.pt: its model config differs" in str(e)
+    assert not (tmp_path / "bad.pt").exists()
+
+
+def test_nan_loss_batches_are_skipped_and_counted(tmp_path: Path, fixtures_manifest: Path, monkeypatch) -> None:
+    from asr.model import AcousticModel
+    from asr.train import train
+
+    forward = AcousticModel.forward
+    calls = {"n": 0}
+
+    def first_call_nan(self, feats, lengths):
+        log_probs, out_lengths = forward(self, feats, lengths)
+        calls["n"] += 1
+        return (log_probs * float("nan") if calls["n"] == 1 else log_probs), out_lengths
+
+    monkeypatch.setattr(AcousticModel, "forward", first_call_nan)
+    train(tiny_config(tmp_path, fixtures_manifest, epochs=3))
+    state = read_checkpoint(tmp_path / "last.pt")
+    assert state["progress"]["skipped"] == 1 and state["progress"]["step"] == 2  # 3 batches, 1 skipped
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    assert "loss is nan, batch skipped (1 so far)" in (tmp_path / "train.log").read_text()
