@@ -113,7 +113,7 @@ class TrainConfig:
     warmup_steps: int = 200
     weight_decay: float = 1e-2
     grad_clip: float = 5.0
-    precision: str = "auto"  # "fp32", "bf16" (autocast; CTC loss in fp32) or "auto": bf16 where native
+    precision: str = "auto"  # fp32, bf16, fp16 (autocast, CTC loss in fp32; fp16 with loss scaling) or auto
     spec_augment: bool = True
     vtlp: float = 0.0  # vocal tract length perturbation: warp factors uniform in 1 +- this (0: off)
     sortagrad: bool = True  # first epoch from shortest to longest utterance

@@ -124,9 +124,10 @@ def cpu_has_native_bf16() -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """``fp32`` or ``bf16`` for ``precision`` (``auto``: bf16 where the device runs it natively)."""
-    if precision not in ("fp32", "bf16", "auto"):
-        raise ValueError(f"unknown precision {precision!r} (fp32, bf16 or auto)")
+    """``fp32``, ``bf16`` or ``fp16`` for ``precision`` (``auto``: bf16 where the device runs it
+    natively, else fp32)."""
+    if precision not in ("fp32", "bf16", "fp16", "auto"):
+        raise ValueError(f"unknown precision {precision!r} (fp32, bf16, fp16 or auto)")
     if precision != "auto":
         return precision
     if device.type == "cuda":
@@ -135,7 +136,8 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 
 def _autocast(device: torch.device, precision: str) -> torch.autocast:
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+    return torch.autocast(device.type, dtype=dtype, enabled=precision != "fp32")
 
 
 def train_one_epoch(
@@ -147,6 +149,7 @@ def train_one_epoch(
     cfg: ExperimentConfig,
     device: torch.device,
     total_steps: int,
+    scaler: torch.amp.GradScaler,
 ) -> bool:
     """One pass over ``loader``; returns False when the time budget ran out mid-epoch."""
     tc = cfg.train
@@ -181,14 +184,17 @@ def train_one_epoch(
             progress.skipped += 1
             log.warning("step %d: loss is %s, batch skipped (%d so far)", progress.step, loss.item(), progress.skipped)
             continue
-        loss.backward()
+        scaler.scale(loss).backward()  # fp16: loss scaling; otherwise a no-op
+        scaler.unscale_(optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-        if not torch.isfinite(grad_norm):
+        if not torch.isfinite(grad_norm):  # fp16 overflow, or a bad batch
             progress.skipped += 1
             log.warning("step %d: gradient norm is %s, update skipped", progress.step, float(grad_norm))
             optimizer.zero_grad(set_to_none=True)
+            scaler.update()  # fp16: a smaller loss scale next time
             continue
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
         progress.step += 1
         progress.elapsed += time.time() - start
         if dist.is_initialized():  # one clock for all ranks: same lr and the same last step
@@ -274,6 +280,7 @@ def train(cfg: ExperimentConfig) -> Path:
     train_loader = make_loader(tc.train_manifest, loaded, tc, train=True)
     dev_loader = make_loader(tc.dev_manifest, loaded, tc, train=False)
     optimizer = torch.optim.AdamW(loaded.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    scaler = torch.amp.GradScaler(device.type, enabled=tc.precision == "fp16")
     progress = Progress()
     last = out_dir / "last.pt"
     if last.exists():
@@ -283,6 +290,8 @@ def train(cfg: ExperimentConfig) -> Path:
         loaded.model.load_state_dict(state["model"])
         loaded.features.load_state_dict(state["features"])
         optimizer.load_state_dict(state["optimizer"])
+        if "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
         progress = Progress(**state["progress"])
         set_rng_state(state["rng"])
         log.info("resumed from %s at epoch %d, step %d", last, progress.epoch, progress.step)
@@ -300,12 +309,14 @@ def train(cfg: ExperimentConfig) -> Path:
     while progress.epoch < tc.epochs and not out_of_time:
         train_loader.batch_sampler.sampler.set_epoch(progress.epoch)
         train_loader.batch_sampler.sampler.sorted_first = tc.sortagrad and progress.epoch == 0
-        out_of_time = not train_one_epoch(loaded, model, train_loader, optimizer, progress, cfg, device, total_steps)
+        out_of_time = not train_one_epoch(
+            loaded, model, train_loader, optimizer, progress, cfg, device, total_steps, scaler
+        )
         progress.epoch += 1
         scores = validate(loaded, model, dev_loader, device)
         log.info("epoch %d dev: %s", progress.epoch, scores.summary())
         if rank == 0:
-            extra = {"optimizer": optimizer.state_dict(), "rng": rng_state()}
+            extra = {"optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), "rng": rng_state()}
             if scores.wer <= progress.best_wer:
                 progress.best_wer = scores.wer
                 save_checkpoint(

@@ -30,7 +30,7 @@ def tiny_config(out_dir: Path, manifest: Path, **train: object) -> ExperimentCon
             warmup_steps=10,
             spec_augment=False,
             num_workers=0,
-            log_every=1000,
+            log_every=int(train.pop("log_every", 1000)),
             **train,
         ),
     )

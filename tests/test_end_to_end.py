@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from asr.checkpoint import load_model, read_checkpoint
@@ -148,3 +149,20 @@ def test_nan_loss_batches_are_skipped_and_counted(tmp_path: Path, fixtures_manif
     assert state["progress"]["skipped"] == 1 and state["progress"]["step"] == 2  # 3 batches, 1 skipped
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
     assert "loss is nan, batch skipped (1 so far)" in (tmp_path / "train.log").read_text()
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_training_learns_on_cpu(tmp_path: Path, fixtures_manifest: Path, precision: str) -> None:
+    import re
+
+    from asr.train import train
+
+    cfg = tiny_config(tmp_path, fixtures_manifest, epochs=12, log_every=1, precision=precision)
+    train(cfg)
+    log = (tmp_path / "train.log").read_text()
+    losses = [float(x) for x in re.findall(r"step \d+ epoch \d+ loss ([0-9.]+)", log)]
+    assert len(losses) >= 10 and "nan" not in log
+    assert sum(losses[-3:]) / 3 < 0.6 * sum(losses[:3]) / 3  # the loss falls
+    state = read_checkpoint(tmp_path / "last.pt")
+    assert state["config"]["train"]["precision"] == precision
+    assert ("scale" in state["scaler"]) == (precision == "fp16")  # fp16 keeps a loss scaler
