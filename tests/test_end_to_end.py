@@ -78,17 +78,40 @@ def test_cli_beam_search_with_lm_tune_and_decode(
 ) -> None:
     arpa = fixtures_manifest.parent / "tiny.arpa"
     tuned = tmp_path / "tuned.json"
-    result = _asr("tune-lm", "--model", str(overfit_checkpoint), "--manifest", str(fixtures_manifest),
-                  "--lm", str(arpa), "--out-dir", str(tmp_path), "--out", str(tuned), "--trials", "4",
-                  "--alphas", "0", "0.5", "--betas", "0", "1", "--num-workers", "0")  # fmt: skip
+    result = _asr(
+        "tune-lm",
+        "--model",
+        str(overfit_checkpoint),
+        "--manifest",
+        str(fixtures_manifest),
+        "--lm",
+        str(arpa),
+        "--out-dir",
+        str(tmp_path),
+        "--out",
+        str(tuned),
+        "--trials",
+        "4",
+        "--alphas",
+        "0",
+        "0.5",
+        "--betas",
+        "0",
+        "1",
+        "--num-workers",
+        "0",
+        "--lexicon",
+        "free",
+    )  # fmt: skip  (the fixture ARPA knows 4 words)
     assert result.returncode == 0, result.stderr
     assert "fixtures: best alpha" in result.stdout and "WER 0.00%" in result.stdout
     assert (tmp_path / "posteriors-fixtures.pt").is_file()  # the next tune-lm run only decodes
     result = _asr("decode", "--model", str(overfit_checkpoint), "--manifest", str(fixtures_manifest),
                   "--lm", str(arpa), "--tuned", str(tuned), "--beam", "8", "--out-dir", str(tmp_path),
-                  "--num-workers", "0", "--decode-workers", "2")  # fmt: skip
+                  "--num-workers", "0", "--decode-workers", "2", "--lexicon", "free")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "fixtures: WER 0.00%" in result.stdout and f"beam 8, LM {arpa}" in result.stdout
+    assert "lexicon free" in result.stdout
     result = _asr("decode", "--model", str(overfit_checkpoint), "--manifest", str(fixtures_manifest),
                   "--lm", str(tmp_path / "nope.bin"))  # fmt: skip
     assert result.returncode == 1 and "nope.bin: no such language model file" in result.stderr
