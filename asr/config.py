@@ -98,6 +98,18 @@ class SpecAugmentConfig:
 
 
 @dataclass(frozen=True)
+class AugmentConfig:
+    """Waveform augmentation of training utterances (``asr/augment.py``); all off by default."""
+
+    speed: float = 0.0  # 3-way speed perturbation: factors 1 - speed, 1, 1 + speed (0.1: Kaldi's)
+    gain_db: float = 0.0  # random gain, uniform in +- gain_db
+    noise_prob: float = 0.0  # chance of adding noise to an utterance
+    snr_low: float = 10.0  # noise SNR range in dB
+    snr_high: float = 30.0
+    noise_manifest: str = ""  # noise clips (a JSONL manifest); generated colored noise when empty
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Optimisation and data-loading settings of ``asr train``."""
 
@@ -157,6 +169,7 @@ class ExperimentConfig:
     features: FeatureConfig = field(default_factory=FeatureConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     vocabulary: str = ALPHABET
 

@@ -10,7 +10,7 @@ import json
 import math
 import os
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,10 +79,17 @@ def write_manifest(path: str | Path, utts: Sequence[Utterance], extra: Sequence[
 class AudioDataset(torch.utils.data.Dataset):
     """Items are ``(waveform (samples,) float32, token ids (labels,) int64, utterance id)``."""
 
-    def __init__(self, utts: Sequence[Utterance], vocab: Vocabulary, sample_rate: int = SAMPLE_RATE) -> None:
+    def __init__(
+        self,
+        utts: Sequence[Utterance],
+        vocab: Vocabulary,
+        sample_rate: int = SAMPLE_RATE,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
         self.utts = list(utts)
         self.vocab = vocab
         self.sample_rate = sample_rate
+        self.transform = transform  # waveform augmentation (training only)
 
     def __len__(self) -> int:
         return len(self.utts)
@@ -90,6 +97,8 @@ class AudioDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str]:
         utt = self.utts[index]
         audio = torch.from_numpy(load_audio(utt.audio, self.sample_rate))
+        if self.transform is not None:
+            audio = self.transform(audio)
         return audio, torch.tensor(self.vocab.encode(utt.text), dtype=torch.long), utt.id
 
 

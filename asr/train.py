@@ -26,9 +26,10 @@ import torch.distributed as dist
 import yaml
 from tqdm import tqdm
 
+from asr.augment import WaveformAugment
 from asr.checkpoint import LoadedModel, build, read_checkpoint, rng_state, save_checkpoint, set_rng_state
-from asr.config import ExperimentConfig, TrainConfig
-from asr.data import AudioDataset, BucketingBatchSampler, collate, read_manifest, total_hours
+from asr.config import AugmentConfig, ExperimentConfig, TrainConfig
+from asr.data import AudioDataset, BucketingBatchSampler, Utterance, collate, read_manifest, total_hours
 from asr.decoding import greedy_decode
 from asr.features import spec_augment
 from asr.metrics import Scores, score
@@ -103,7 +104,9 @@ def make_loader(manifest: str, loaded: LoadedModel, cfg: TrainConfig, train: boo
     sampler = BucketingBatchSampler(
         [u.duration for u in utts], max(cfg.batch_seconds, max(u.duration for u in utts)), shuffle=train, seed=cfg.seed
     )
-    dataset = AudioDataset(utts, loaded.vocab, loaded.config.features.sample_rate)
+    rate = loaded.config.features.sample_rate
+    augment = WaveformAugment(loaded.config.augment, rate, _noises(loaded.config.augment)) if train else None
+    dataset = AudioDataset(utts, loaded.vocab, rate, augment if augment and augment.active else None)
     return torch.utils.data.DataLoader(
         dataset,
         batch_sampler=ShardedBatches(sampler),
@@ -133,6 +136,10 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "fp32"
+
+
+def _noises(cfg: AugmentConfig) -> list[Utterance]:
+    return read_manifest(cfg.noise_manifest) if cfg.noise_prob > 0 and cfg.noise_manifest else []
 
 
 def _autocast(device: torch.device, precision: str) -> torch.autocast:
