@@ -3,7 +3,8 @@ speed perturbation (Ko et al., 2015: resampling, so tempo and pitch change toget
 and additive noise at a random signal-to-noise ratio, from a noise manifest or generated
 (white, pink or brown). SpecAugment and VTLP work on features (asr/features.py).
 
-Randomness comes from torch's generator, which the DataLoader seeds per worker.
+Randomness comes from the generator passed per utterance (seeded by the training
+sampler, see ``asr.data.DistributedBatchSampler``), else from torch's global generator.
 """
 
 from __future__ import annotations
@@ -60,25 +61,26 @@ class WaveformAugment:
         c = self.cfg
         return c.speed > 0 or c.gain_db > 0 or c.noise_prob > 0
 
-    def _uniform(self, low: float, high: float) -> float:
-        return low + (high - low) * float(torch.rand(()))
+    def __call__(self, audio: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        c, g = self.cfg, generator
 
-    def __call__(self, audio: torch.Tensor) -> torch.Tensor:
-        c = self.cfg
+        def uniform(low: float, high: float) -> float:
+            return low + (high - low) * float(torch.rand((), generator=g))
+
         if c.speed > 0:  # factors 1 - speed, 1, 1 + speed, as in Kaldi's 3-way perturbation
-            factor = (1 - c.speed, 1.0, 1 + c.speed)[int(torch.randint(3, ()))]
+            factor = (1 - c.speed, 1.0, 1 + c.speed)[int(torch.randint(3, (), generator=g))]
             audio = speed_perturb(audio, round(factor * SPEED_STEPS) / SPEED_STEPS, self.sample_rate)
         if c.gain_db > 0:
-            audio = audio * 10 ** (self._uniform(-c.gain_db, c.gain_db) / 20)
-        if c.noise_prob > 0 and float(torch.rand(())) < c.noise_prob:
-            snr = self._uniform(c.snr_low, c.snr_high)
-            audio = add_noise(audio, self._noise(audio.shape[0]), snr)
+            audio = audio * 10 ** (uniform(-c.gain_db, c.gain_db) / 20)
+        if c.noise_prob > 0 and uniform(0, 1) < c.noise_prob:
+            snr = uniform(c.snr_low, c.snr_high)
+            audio = add_noise(audio, self._noise(audio.shape[0], g), snr)
         return audio.clamp(-1, 1)
 
-    def _noise(self, samples: int) -> torch.Tensor:
+    def _noise(self, samples: int, g: torch.Generator | None) -> torch.Tensor:
         if not self.noises:
-            return colored_noise(samples, float(torch.randint(3, ())))
-        utt = self.noises[int(torch.randint(len(self.noises), ()))]
+            return colored_noise(samples, float(torch.randint(3, (), generator=g)), g)
+        utt = self.noises[int(torch.randint(len(self.noises), (), generator=g))]
         noise = torch.from_numpy(load_audio(utt.audio, self.sample_rate))
-        start = int(torch.randint(max(1, noise.shape[0] - samples), ()))
+        start = int(torch.randint(max(1, noise.shape[0] - samples), (), generator=g))
         return noise[start:]

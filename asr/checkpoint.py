@@ -11,6 +11,7 @@ import dataclasses
 import os
 import pickle
 import random
+import shutil
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,21 +58,53 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def rng_state() -> dict[str, Any]:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """This process's global random states (Python, NumPy, torch CPU and current CUDA device)."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
 
 
 def save_checkpoint(
     path: str | Path, config: ExperimentConfig, model: torch.nn.Module, features: FeaturePipeline, **extra: Any
 ) -> None:
     """Write atomically (temp file, then ``os.replace``): a crash never leaves a half file."""
-    path = Path(path)
-    state = {
+    _write_atomic(_state(config, model, features, **extra), Path(path))
+
+
+def save_training_checkpoint(
+    out_dir: str | Path,
+    step: int,
+    config: ExperimentConfig,
+    model: torch.nn.Module,
+    features: FeaturePipeline,
+    keep_last: int,
+    best: bool = False,
+    **extra: Any,
+) -> Path:
+    """Write ``step-<step>.pt`` atomically, point ``last.pt`` (and ``best.pt`` when ``best``)
+    at it, and delete all but the newest ``keep_last`` step checkpoints (0 keeps all)."""
+    out_dir = Path(out_dir)
+    path = out_dir / f"step-{step:08d}.pt"
+    _write_atomic(_state(config, model, features, **extra), path)
+    for alias in ("last.pt", "best.pt") if best else ("last.pt",):
+        _link_atomic(path, out_dir / alias)
+    if keep_last > 0:
+        for old in sorted(out_dir.glob("step-*.pt"))[:-keep_last]:
+            old.unlink()
+    return path
+
+
+def _state(config: ExperimentConfig, model: torch.nn.Module, features: FeaturePipeline, **extra: Any) -> dict:
+    return {
         "format": FORMAT,
         "version": VERSION,
         "config": dataclasses.asdict(config),
@@ -79,13 +112,23 @@ def save_checkpoint(
         "features": features.state_dict(),
         **extra,
     }
-    _write_atomic(state, path)
 
 
 def _write_atomic(state: dict[str, Any], path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
+
+
+def _link_atomic(source: Path, alias: Path) -> None:
+    """``alias`` becomes a hard link to ``source`` (a copy where links are not supported)."""
+    tmp = alias.with_name(f".{alias.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, alias)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -121,7 +164,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
 def average_checkpoints(paths: Sequence[str | Path], out: str | Path) -> Path:
     """Average the model weights of checkpoints trained with one config (e.g. the last K
     epochs) into ``out``, an inference checkpoint (no optimizer state). Integer buffers
-    (BatchNorm's batch counts) and the feature statistics come from the last checkpoint."""
+    (if a model has any) and the feature statistics come from the last checkpoint."""
     if not paths:
         raise CheckpointError("no checkpoints to average")
     first = read_checkpoint(paths[0])

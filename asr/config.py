@@ -130,6 +130,10 @@ class TrainConfig:
     vtlp: float = 0.0  # vocal tract length perturbation: warp factors uniform in 1 +- this (0: off)
     sortagrad: bool = True  # first epoch from shortest to longest utterance
     seed: int = 0
+    save_every: int = 0  # steps between mid-epoch checkpoints (0: at epoch ends only)
+    keep_last: int = 3  # step checkpoints kept (0: all)
+    deterministic: bool = False  # torch.use_deterministic_algorithms (exact resume on GPU too)
+    tensorboard: bool = True  # TensorBoard scalars under out_dir/tensorboard
     num_workers: int = 1
     threads: int = 0  # torch intra-op threads; 0 = torch default
     device: str = "auto"

@@ -77,14 +77,20 @@ def write_manifest(path: str | Path, utts: Sequence[Utterance], extra: Sequence[
 
 
 class AudioDataset(torch.utils.data.Dataset):
-    """Items are ``(waveform (samples,) float32, token ids (labels,) int64, utterance id)``."""
+    """Items are ``(waveform (samples,) float32, token ids (labels,) int64, utterance id)``.
+
+    A key is an index, or ``(index, seed)`` as :class:`DistributedBatchSampler` yields: the
+    transform then draws its randomness from a generator seeded with ``seed``, so an
+    utterance is augmented the same way whichever loader worker reads it, and a resumed
+    run reproduces the augmentation of the run it continues.
+    """
 
     def __init__(
         self,
         utts: Sequence[Utterance],
         vocab: Vocabulary,
         sample_rate: int = SAMPLE_RATE,
-        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        transform: Callable[[torch.Tensor, torch.Generator | None], torch.Tensor] | None = None,
     ) -> None:
         self.utts = list(utts)
         self.vocab = vocab
@@ -94,11 +100,12 @@ class AudioDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.utts)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, str]:
+        index, seed = key if isinstance(key, tuple) else (key, None)
         utt = self.utts[index]
         audio = torch.from_numpy(load_audio(utt.audio, self.sample_rate))
         if self.transform is not None:
-            audio = self.transform(audio)
+            audio = self.transform(audio, None if seed is None else torch.Generator().manual_seed(seed))
         return audio, torch.tensor(self.vocab.encode(utt.text), dtype=torch.long), utt.id
 
 
@@ -188,6 +195,39 @@ class BucketingBatchSampler(torch.utils.data.Sampler[list[int]]):
 
     def __len__(self) -> int:
         return len(self.batches())
+
+
+class DistributedBatchSampler(torch.utils.data.Sampler[list[tuple[int, int]]]):
+    """This rank's share of a :class:`BucketingBatchSampler`'s batches, from a position.
+
+    Rank ``r`` of ``world`` takes batches ``r, r + world, ...``; for training
+    (``even=True``) every rank gets the same number (the last few batches are left out), so
+    collective operations stay in step. :meth:`set_position` starts an epoch after its first
+    ``start`` batches (exact mid-epoch resume). Items are ``(index, seed)``: the seed,
+    fixed by (sampler seed, epoch, index), drives that utterance's augmentation.
+    """
+
+    def __init__(self, sampler: BucketingBatchSampler, rank: int = 0, world: int = 1, even: bool = True) -> None:
+        self.sampler, self.rank, self.world, self.even = sampler, rank, world, even
+        self.start = 0
+
+    def set_position(self, epoch: int, start: int = 0) -> None:
+        self.sampler.set_epoch(epoch)
+        self.start = start
+
+    def _mine(self) -> list[list[int]]:
+        batches = self.sampler.batches()
+        usable = len(batches) // self.world * self.world if self.even else len(batches)
+        return batches[self.rank : usable : self.world]
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        base = (self.sampler.seed * 1_000_003 + self.sampler.epoch) * 1_000_000_007
+        for batch in self._mine()[self.start :]:
+            yield [(i, (base + i) % 2**63) for i in batch]
+
+    def __len__(self) -> int:
+        """Batches of this rank's epoch, the skipped ``start`` ones included."""
+        return len(self._mine())
 
 
 def padding_fraction(batches: Sequence[Sequence[int]], durations: Sequence[float]) -> float:

@@ -150,7 +150,8 @@ class FeaturePipeline(torch.nn.Module):
         if self.cfg.normalize == "global":
             valid = torch.arange(feats.shape[1], device=feats.device)[None, :] < frames[:, None]
             return (feats - self.mean) / self.std * valid.unsqueeze(-1), frames
-        return feats, frames
+        valid = torch.arange(feats.shape[1], device=feats.device)[None, :] < frames[:, None]
+        return feats * valid.unsqueeze(-1), frames  # padded frames 0, as in the other modes
 
     @torch.no_grad()
     def fit_global_stats(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:

@@ -30,27 +30,39 @@ def output_lengths(frames: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
 
 class ConvFrontEnd(nn.Module):
     """``(B, T, F)`` → ``(B, T', C * F')``: 3x3 convolutions, stride 2 in frequency and
-    ``cfg.time_strides()`` in time."""
+    ``cfg.time_strides()`` in time, each followed by a per-frame layer norm over
+    ``(C, F')`` and a clipped ReLU.
+
+    Padded frames are zeroed after every layer, so an utterance's output never depends on
+    how much padding its batch added or on the other utterances in it (unlike batch norm):
+    one process and N data-parallel processes compute the same gradients, and training,
+    offline decoding and streaming see the same numbers.
+    """
 
     def __init__(self, n_mels: int, cfg: ModelConfig) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        self.strides = cfg.time_strides()
         channels, freq = 1, n_mels
-        for time_stride in cfg.time_strides():
+        for time_stride in self.strides:
             stride = (time_stride, CONV_STRIDE)
-            layers += [
-                nn.Conv2d(channels, cfg.conv_channels, CONV_KERNEL, stride, CONV_PADDING, bias=False),
-                nn.BatchNorm2d(cfg.conv_channels),
-                nn.Hardtanh(0, 20, inplace=True),
-            ]
+            self.convs.append(nn.Conv2d(channels, cfg.conv_channels, CONV_KERNEL, stride, CONV_PADDING))
             channels = cfg.conv_channels
             freq = (freq + 2 * CONV_PADDING - CONV_KERNEL) // CONV_STRIDE + 1
-        self.layers = nn.Sequential(*layers)
+            self.norms.append(nn.LayerNorm([channels, freq]))
         self.output_size = channels * freq
 
-    def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        x = self.layers(feats.unsqueeze(1))  # (B, C, T', F')
-        return x.permute(0, 2, 1, 3).flatten(2)
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``feats (B, T, F)``, ``lengths (B,)`` frames → ``(B, T', C * F')``."""
+        x = feats.unsqueeze(1)  # (B, 1, T, F)
+        for conv, norm, stride in zip(self.convs, self.norms, self.strides, strict=True):
+            x = conv(x)  # (B, C, T', F')
+            lengths = torch.div(lengths + 2 * CONV_PADDING - CONV_KERNEL, stride, rounding_mode="floor") + 1
+            x = norm(x.transpose(1, 2)).clamp(0, 20)  # (B, T', C, F')
+            valid = torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]
+            x = (x * valid[:, :, None, None]).transpose(1, 2)
+        return x.transpose(1, 2).flatten(2)
 
 
 class RowConvolution(nn.Module):
@@ -124,7 +136,7 @@ class AcousticModel(nn.Module):
         self.head = nn.Linear(size, vocab_size * cfg.output_frames)
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.frontend(feats)
+        x = self.frontend(feats, lengths)
         k = self.cfg.output_frames
         lstm_lengths = torch.div(output_lengths(lengths, self.cfg), k, rounding_mode="floor").clamp(1, x.shape[1])
         for lstm, norm in zip(self.lstms, self.norms, strict=True):

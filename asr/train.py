@@ -4,12 +4,21 @@ Single process::
 
     asr train --train.train_manifest train.jsonl --train.dev_manifest dev.jsonl --train.out_dir exp/m
 
-Several processes (one per GPU, or gloo on CPU) run the same code under torchrun::
+Several processes (one per GPU, or gloo on CPU) run the same code under torchrun; NCCL on
+GPUs, gloo on CPUs::
 
     torchrun --nproc_per_node=N -m asr.cli train ...
+    torchrun --nnodes=2 --nproc_per_node=8 --rdzv_backend=c10d --rdzv_endpoint=HOST:29500 -m asr.cli train ...
 
-Only rank 0 writes files. ``out_dir`` receives ``last.pt`` (resumed automatically when
-present), ``best.pt`` (lowest dev WER), ``train.log`` and ``config.yaml``.
+Only rank 0 writes files. ``out_dir`` receives ``step-<step>.pt`` checkpoints (the last
+``keep_last``, written every ``save_every`` steps and at every epoch end), ``last.pt`` (the
+newest, resumed automatically, also by torchrun's restarts), ``best.pt`` (lowest dev WER),
+``train.log``, ``metrics.jsonl``, ``curves.png``, ``tensorboard/`` and ``config.yaml``.
+
+A checkpoint holds the model, optimizer, gradient scaler, progress (step, epoch, batches
+done in the epoch, elapsed time: the learning-rate schedule is a function of these) and
+every rank's random states, so a run resumed mid-epoch continues on the batches, the
+augmentation and the dropout masks the uninterrupted run would have used.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import logging
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,12 +37,22 @@ import yaml
 from tqdm import tqdm
 
 from asr.augment import WaveformAugment
-from asr.checkpoint import LoadedModel, build, read_checkpoint, rng_state, save_checkpoint, set_rng_state
+from asr.checkpoint import LoadedModel, build, read_checkpoint, rng_state, save_training_checkpoint, set_rng_state
 from asr.config import AugmentConfig, ExperimentConfig, TrainConfig
-from asr.data import AudioDataset, BucketingBatchSampler, Utterance, collate, read_manifest, total_hours
+from asr.data import (
+    AudioDataset,
+    Batch,
+    BucketingBatchSampler,
+    DistributedBatchSampler,
+    Utterance,
+    collate,
+    read_manifest,
+    total_hours,
+)
 from asr.decoding import greedy_decode
 from asr.features import spec_augment
 from asr.metrics import Scores, score
+from asr.monitor import TrainingMonitor
 
 log = logging.getLogger("asr.train")
 
@@ -43,9 +63,17 @@ class Progress:
 
     step: int = 0
     epoch: int = 0  # epochs completed
+    batch_in_epoch: int = 0  # batches of the current epoch each rank has consumed
     elapsed: float = 0.0  # seconds of training so far (validation excluded)
     best_wer: float = math.inf
     skipped: int = 0  # batches whose loss was NaN or infinite (no update made)
+
+
+@dataclass
+class StepResult:
+    loss: float  # CTC loss per target token, averaged over the utterances of the global batch
+    grad_norm: float
+    utterances: int  # in the global batch
 
 
 def lr_at(step: int, fraction_done: float, cfg: TrainConfig) -> float:
@@ -75,23 +103,9 @@ def setup_distributed(device: str) -> torch.device:
     return torch.device(device)
 
 
-class ShardedBatches(torch.utils.data.Sampler[list[int]]):
-    """This rank's share of a :class:`BucketingBatchSampler`'s batches (equal counts per rank)."""
-
-    def __init__(self, sampler: BucketingBatchSampler) -> None:
-        self.sampler = sampler
-
-    def __iter__(self):
-        rank, world = _rank()
-        batches = self.sampler.batches()
-        usable = len(batches) // world * world
-        return iter(batches[rank:usable:world])
-
-    def __len__(self) -> int:
-        return len(self.sampler) // _rank()[1]
-
-
 def make_loader(manifest: str, loaded: LoadedModel, cfg: TrainConfig, train: bool) -> torch.utils.data.DataLoader:
+    """A loader over this rank's share of ``manifest``, bucketed by duration (training:
+    shuffled, long utterances dropped, waveform augmentation)."""
     utts = read_manifest(manifest)
     if train:
         kept = [u for u in utts if u.duration <= cfg.max_duration]
@@ -101,7 +115,7 @@ def make_loader(manifest: str, loaded: LoadedModel, cfg: TrainConfig, train: boo
             )
         utts = kept
     log.info("%s: %d utterances, %.2f hours", manifest, len(utts), total_hours(utts))
-    sampler = BucketingBatchSampler(
+    buckets = BucketingBatchSampler(
         [u.duration for u in utts], max(cfg.batch_seconds, max(u.duration for u in utts)), shuffle=train, seed=cfg.seed
     )
     rate = loaded.config.features.sample_rate
@@ -109,10 +123,11 @@ def make_loader(manifest: str, loaded: LoadedModel, cfg: TrainConfig, train: boo
     dataset = AudioDataset(utts, loaded.vocab, rate, augment if augment and augment.active else None)
     return torch.utils.data.DataLoader(
         dataset,
-        batch_sampler=ShardedBatches(sampler),
+        batch_sampler=DistributedBatchSampler(buckets, *_rank(), even=train),
         collate_fn=collate,
         num_workers=cfg.num_workers,
         persistent_workers=cfg.num_workers > 0,
+        generator=torch.Generator().manual_seed(cfg.seed),  # workers' seeds: not from the global generator
     )
 
 
@@ -147,88 +162,208 @@ def _autocast(device: torch.device, precision: str) -> torch.autocast:
     return torch.autocast(device.type, dtype=dtype, enabled=precision != "fp32")
 
 
-def train_one_epoch(
+def train_step(
     loaded: LoadedModel,
     model: torch.nn.Module,
-    loader: torch.utils.data.DataLoader,
+    batch: Batch,
     optimizer: torch.optim.Optimizer,
-    progress: Progress,
+    scaler: torch.amp.GradScaler,
     cfg: ExperimentConfig,
     device: torch.device,
-    total_steps: int,
-    scaler: torch.amp.GradScaler,
-) -> bool:
-    """One pass over ``loader``; returns False when the time budget ran out mid-epoch."""
+    generator: torch.Generator | None = None,
+) -> StepResult | None:
+    """One update on this rank's ``batch``; None (no update) when the loss or the gradient
+    is not finite. ``generator`` drives VTLP and SpecAugment.
+
+    The loss is each utterance's CTC loss divided by its target length (``CTCLoss``'s
+    ``"mean"``), averaged over the *global* batch: the sum on each rank is divided by the
+    all-reduced utterance count, and DDP averages gradients over ranks, so N processes on
+    a global batch compute the gradients of one process on all of it.
+    """
     tc = cfg.train
-    ctc = torch.nn.CTCLoss(blank=loaded.vocab.blank, zero_infinity=True)
-    model.train()
-    rank, world = _rank()
-    quiet = True if rank != 0 else None  # None: no bar when stderr is not a terminal (logs say it all)
-    bar = tqdm(loader, desc=f"epoch {progress.epoch + 1}", disable=quiet, dynamic_ncols=True, mininterval=2)
-    window_audio, window_start = 0.0, time.time()
-    for batch in bar:
-        start = time.time()
-        budget = tc.max_minutes * 60
-        done = max(progress.step / total_steps, progress.elapsed / budget if budget else 0.0)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(progress.step, done, tc)
-        batch = batch.to(device)
-        with torch.no_grad():
-            warp = None
-            if tc.vtlp > 0:  # one vocal-tract warp factor per utterance, uniform in 1 +- vtlp
-                warp = 1 + tc.vtlp * (2 * torch.rand(batch.waveforms.shape[0]) - 1)
-            feats, frames = loaded.features(batch.waveforms, batch.audio_lengths, warp)
-            if tc.spec_augment:
-                feats = spec_augment(feats, frames, cfg.spec_augment)
-        with _autocast(device, tc.precision):
-            log_probs, out_lengths = model(feats, frames)
-        loss = ctc(log_probs.float().transpose(0, 1), batch.targets, out_lengths, batch.target_lengths)
+    batch = batch.to(device)
+    with torch.no_grad():
+        warp = None
+        if tc.vtlp > 0:  # one vocal-tract warp factor per utterance, uniform in 1 +- vtlp
+            warp = 1 + tc.vtlp * (2 * torch.rand(batch.waveforms.shape[0], generator=generator) - 1)
+        feats, frames = loaded.features(batch.waveforms, batch.audio_lengths, warp)
+        if tc.spec_augment:
+            feats = spec_augment(feats, frames, cfg.spec_augment, generator)
+    with _autocast(device, tc.precision):
+        log_probs, out_lengths = model(feats, frames)
+    losses = torch.nn.functional.ctc_loss(
+        log_probs.float().transpose(0, 1),
+        batch.targets,
+        out_lengths,
+        batch.target_lengths,
+        blank=loaded.vocab.blank,
+        reduction="none",
+        zero_infinity=True,
+    )
+    loss_sum = (losses / batch.target_lengths.clamp(min=1)).sum()
+    # one all-reduce: [non-finite ranks, utterances, loss sum] over the global batch
+    bad = (~torch.isfinite(loss_sum)).float()
+    stats = torch.stack([bad, loss_sum.new_tensor(float(len(batch.ids))), loss_sum.detach()])
+    world = 1
+    if dist.is_initialized():  # every rank skips together, or DDP's all-reduce would hang
+        dist.all_reduce(stats)
+        world = dist.get_world_size()
+    optimizer.zero_grad(set_to_none=True)
+    if stats[0] > 0:
+        return None
+    utterances = int(stats[1])
+    scaler.scale(loss_sum * (world / utterances)).backward()  # fp16: loss scaling; otherwise a no-op
+    scaler.unscale_(optimizer)
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+    if not torch.isfinite(grad_norm):  # fp16 overflow, or a bad batch
         optimizer.zero_grad(set_to_none=True)
-        finite = torch.isfinite(loss)
-        if dist.is_initialized():  # every rank skips together, or DDP's all-reduce would hang
-            dist.all_reduce(finite := finite.to(torch.int32), op=dist.ReduceOp.MIN)
-        if not bool(finite):
-            progress.skipped += 1
-            log.warning("step %d: loss is %s, batch skipped (%d so far)", progress.step, loss.item(), progress.skipped)
-            continue
-        scaler.scale(loss).backward()  # fp16: loss scaling; otherwise a no-op
-        scaler.unscale_(optimizer)
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-        if not torch.isfinite(grad_norm):  # fp16 overflow, or a bad batch
-            progress.skipped += 1
-            log.warning("step %d: gradient norm is %s, update skipped", progress.step, float(grad_norm))
-            optimizer.zero_grad(set_to_none=True)
-            scaler.update()  # fp16: a smaller loss scale next time
-            continue
-        scaler.step(optimizer)
-        scaler.update()
-        progress.step += 1
-        progress.elapsed += time.time() - start
-        if dist.is_initialized():  # one clock for all ranks: same lr and the same last step
-            clock = torch.tensor([progress.elapsed], device=device)
-            dist.all_reduce(clock, op=dist.ReduceOp.MAX)
-            progress.elapsed = float(clock)
-        audio_seconds = float(batch.audio_lengths.sum()) / loaded.config.features.sample_rate * world
-        window_audio += audio_seconds
-        if progress.step % tc.log_every == 0:
-            speed = window_audio / (time.time() - window_start)
-            bar.set_postfix(
-                loss=f"{loss.item():.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}", audio_s_per_s=f"{speed:.0f}"
+        scaler.update()  # fp16: a smaller loss scale next time
+        return None
+    scaler.step(optimizer)
+    scaler.update()
+    return StepResult(float(stats[2]) / utterances, float(grad_norm), utterances)
+
+
+@dataclass
+class Trainer:
+    """The state of one training run (model, optimizer, loaders, progress) and its loop."""
+
+    cfg: ExperimentConfig
+    loaded: LoadedModel
+    model: torch.nn.Module  # DDP-wrapped when distributed
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    train_loader: torch.utils.data.DataLoader
+    dev_loader: torch.utils.data.DataLoader
+    device: torch.device
+    progress: Progress
+    generator: torch.Generator  # VTLP and SpecAugment draws
+    monitor: TrainingMonitor
+
+    @property
+    def total_steps(self) -> int:
+        return max(1, len(self.train_loader.batch_sampler) * self.cfg.train.epochs)
+
+    def fraction_done(self) -> float:
+        budget = self.cfg.train.max_minutes * 60
+        p = self.progress
+        return max(p.step / self.total_steps, p.elapsed / budget if budget else 0.0)
+
+    def eta(self) -> float:
+        """Seconds of training left (time budget or steps), at the speed so far."""
+        if self.progress.step == 0:
+            return math.nan
+        done = self.fraction_done()
+        return self.progress.elapsed * (1 - done) / max(done, 1e-9)
+
+    def train_one_epoch(self) -> bool:
+        """This rank's batches of the epoch from where progress stands; False when the time
+        budget ran out mid-epoch."""
+        tc, p = self.cfg.train, self.progress
+        rank, world = _rank()
+        sampler = self.train_loader.batch_sampler
+        sampler.set_position(p.epoch, p.batch_in_epoch)
+        sampler.sampler.sorted_first = tc.sortagrad and p.epoch == 0
+        self.model.train()
+        bar = tqdm(
+            self.train_loader,
+            desc=f"epoch {p.epoch + 1}",
+            initial=p.batch_in_epoch,
+            total=len(sampler),
+            disable=True if rank != 0 else None,  # None: no bar when stderr is not a terminal
+            dynamic_ncols=True,
+            mininterval=2,
+        )
+        window_audio, window_start = 0.0, time.time()
+        for batch in bar:
+            start = time.time()
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr_at(p.step, self.fraction_done(), tc)
+            result = train_step(
+                self.loaded, self.model, batch, self.optimizer, self.scaler, self.cfg, self.device, self.generator
             )
-            log.info(
-                "step %d epoch %d loss %.4f grad_norm %.2f lr %.2e audio-s/s %.0f",
-                progress.step,
-                progress.epoch + 1,
-                loss.item(),
-                float(grad_norm),
-                optimizer.param_groups[0]["lr"],
-                speed,
-            )
-            window_audio, window_start = 0.0, time.time()
-        if budget and progress.elapsed >= budget:
-            log.info("time budget of %.1f minutes reached at step %d", tc.max_minutes, progress.step)
-            return False
-    return True
+            p.batch_in_epoch += 1
+            if result is None:
+                p.skipped += 1
+                log.warning("step %d: loss or gradient not finite, batch skipped (%d so far)", p.step, p.skipped)
+                continue
+            p.step += 1
+            p.elapsed += time.time() - start
+            if dist.is_initialized():  # one clock for all ranks: same lr and the same last step
+                clock = torch.tensor([p.elapsed], device=self.device)
+                dist.all_reduce(clock, op=dist.ReduceOp.MAX)
+                p.elapsed = float(clock)
+            window_audio += float(batch.audio_lengths.sum()) / self.loaded.config.features.sample_rate * world
+            if p.step % tc.log_every == 0:
+                self._log_step(result, bar, window_audio / (time.time() - window_start))
+                window_audio, window_start = 0.0, time.time()
+            if tc.save_every and p.step % tc.save_every == 0:
+                self.save()
+            if tc.max_minutes and p.elapsed >= tc.max_minutes * 60:
+                log.info("time budget of %.1f minutes reached at step %d", tc.max_minutes, p.step)
+                return False
+        return True
+
+    def _log_step(self, result: StepResult, bar: tqdm, speed: float) -> None:
+        p, lr = self.progress, self.optimizer.param_groups[0]["lr"]
+        eta = self.eta()
+        eta_text = "?" if math.isnan(eta) else time.strftime("%H:%M:%S", time.gmtime(eta))
+        bar.set_postfix(loss=f"{result.loss:.3f}", lr=f"{lr:.2e}", audio_s_per_s=f"{speed:.0f}", eta=eta_text)
+        log.info(
+            "step %d epoch %d loss %.4f grad_norm %.2f lr %.2e audio-s/s %.0f eta %s",
+            p.step, p.epoch + 1, result.loss, result.grad_norm, lr, speed, eta_text,
+        )  # fmt: skip
+        self.monitor.log_step(
+            p.step, p.epoch + 1, loss=result.loss, lr=lr, grad_norm=result.grad_norm, audio_s_per_s=speed
+        )
+
+    def save(self, best: bool = False) -> None:
+        """Checkpoint (rank 0 writes; every rank contributes its random states)."""
+        tc, p = self.cfg.train, self.progress
+        states = {"global": rng_state(), "augment": self.generator.get_state()}
+        rng: list = [states]
+        if dist.is_initialized():
+            rng = [None] * dist.get_world_size()
+            dist.all_gather_object(rng, states)
+        if _rank()[0] == 0:
+            save_training_checkpoint(
+                tc.out_dir, p.step, self.cfg, self.model, self.loaded.features, tc.keep_last, best,
+                optimizer=self.optimizer.state_dict(), scaler=self.scaler.state_dict(),
+                progress=dataclasses.asdict(p), rng=rng,
+            )  # fmt: skip
+
+    def resume(self, path: Path) -> None:
+        """Continue from checkpoint ``path`` (model, optimizer, scaler, progress, random states)."""
+        state = read_checkpoint(path)
+        if state["config"]["model"] != dataclasses.asdict(self.cfg.model):
+            raise SystemExit(f"{path}: was trained with a different model config; use another out_dir")
+        self.loaded.model.load_state_dict(state["model"])
+        self.loaded.features.load_state_dict(state["features"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.progress = Progress(**state["progress"])
+        rank, world = _rank()
+        if isinstance(state.get("rng"), list) and len(state["rng"]) == world:
+            set_rng_state(state["rng"][rank]["global"])
+            self.generator.set_state(state["rng"][rank]["augment"])
+        else:
+            log.warning("%s: saved by another number of processes: random states not restored", path)
+        p = self.progress
+        log.info("resumed from %s at epoch %d (batch %d), step %d", path, p.epoch + 1, p.batch_in_epoch, p.step)
+
+    def run(self) -> None:
+        tc, p = self.cfg.train, self.progress
+        out_of_time = tc.max_minutes > 0 and p.elapsed >= tc.max_minutes * 60
+        while p.epoch < tc.epochs and not out_of_time:
+            out_of_time = not self.train_one_epoch()
+            p.epoch += 1
+            p.batch_in_epoch = 0
+            scores = validate(self.loaded, self.model, self.dev_loader, self.device)
+            log.info("epoch %d dev: %s", p.epoch, scores.summary())
+            self.monitor.log_validation(p.step, p.epoch, wer=scores.wer, cer=scores.cer)
+            best = scores.wer <= p.best_wer
+            p.best_wer = min(p.best_wer, scores.wer)
+            self.save(best)
 
 
 @torch.no_grad()
@@ -238,14 +373,13 @@ def validate(
     """Greedy WER/CER of ``model`` on ``loader`` (gathered over ranks)."""
     model.eval()
     refs, hyps = [], []
-    text = {i: u.text for i, u in enumerate(loader.dataset.utts)}
-    index = {u.id: i for i, u in enumerate(loader.dataset.utts)}
+    text = {u.id: u.text for u in loader.dataset.utts}
     for batch in loader:
         batch = batch.to(device)
         feats, frames = loaded.features(batch.waveforms, batch.audio_lengths)
         log_probs, out_lengths = model(feats, frames)
         hyps += greedy_decode(log_probs, out_lengths, loaded.vocab)
-        refs += [text[index[i]] for i in batch.ids]
+        refs += [text[i] for i in batch.ids]
     if dist.is_initialized():
         gathered: list = [None] * dist.get_world_size()
         dist.all_gather_object(gathered, (refs, hyps))
@@ -280,65 +414,51 @@ def train(cfg: ExperimentConfig) -> Path:
     tc = cfg.train
     if tc.threads > 0:
         torch.set_num_threads(tc.threads)
-    torch.manual_seed(tc.seed)
+    if tc.deterministic:
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    torch.manual_seed(tc.seed)  # the same initial model on every rank
     loaded = build(cfg)
+    torch.manual_seed(tc.seed + 1 + rank)  # then different dropout masks per rank
     loaded.model.to(device)
     loaded.features.to(device)
-    train_loader = make_loader(tc.train_manifest, loaded, tc, train=True)
-    dev_loader = make_loader(tc.dev_manifest, loaded, tc, train=False)
-    optimizer = torch.optim.AdamW(loaded.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    scaler = torch.amp.GradScaler(device.type, enabled=tc.precision == "fp16")
-    progress = Progress()
-    last = out_dir / "last.pt"
-    if last.exists():
-        state = read_checkpoint(last)
-        if state["config"]["model"] != dataclasses.asdict(cfg.model):
-            raise SystemExit(f"{last}: was trained with a different model config; use another out_dir")
-        loaded.model.load_state_dict(state["model"])
-        loaded.features.load_state_dict(state["features"])
-        optimizer.load_state_dict(state["optimizer"])
-        if "scaler" in state:
-            scaler.load_state_dict(state["scaler"])
-        progress = Progress(**state["progress"])
-        set_rng_state(state["rng"])
-        log.info("resumed from %s at epoch %d, step %d", last, progress.epoch, progress.step)
-    elif cfg.features.normalize == "global":
-        _fit_global_stats(loaded, train_loader, device)
-    if rank == 0:
-        (out_dir / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
-        log.info("config: %s", cfg)
-        log.info("model: %.2f M parameters, %s", loaded.model.num_parameters() / 1e6, device)
     model = loaded.model
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
-    total_steps = max(1, len(train_loader) * tc.epochs)
-    out_of_time = tc.max_minutes > 0 and progress.elapsed >= tc.max_minutes * 60
-    while progress.epoch < tc.epochs and not out_of_time:
-        train_loader.batch_sampler.sampler.set_epoch(progress.epoch)
-        train_loader.batch_sampler.sampler.sorted_first = tc.sortagrad and progress.epoch == 0
-        out_of_time = not train_one_epoch(
-            loaded, model, train_loader, optimizer, progress, cfg, device, total_steps, scaler
-        )
-        progress.epoch += 1
-        scores = validate(loaded, model, dev_loader, device)
-        log.info("epoch %d dev: %s", progress.epoch, scores.summary())
-        if rank == 0:
-            extra = {"optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), "rng": rng_state()}
-            if scores.wer <= progress.best_wer:
-                progress.best_wer = scores.wer
-                save_checkpoint(
-                    out_dir / "best.pt", cfg, model, loaded.features, progress=dataclasses.asdict(progress), **extra
-                )
-            save_checkpoint(last, cfg, model, loaded.features, progress=dataclasses.asdict(progress), **extra)
+    last = out_dir / "last.pt"
+    trainer = Trainer(
+        cfg,
+        loaded,
+        model,
+        torch.optim.AdamW(loaded.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay),
+        torch.amp.GradScaler(device.type, enabled=tc.precision == "fp16"),
+        make_loader(tc.train_manifest, loaded, tc, train=True),
+        make_loader(tc.dev_manifest, loaded, tc, train=False),
+        device,
+        Progress(),
+        torch.Generator().manual_seed(tc.seed * 1000 + rank),
+        TrainingMonitor(out_dir, False),
+    )
+    if last.exists():
+        trainer.resume(last)
+    elif cfg.features.normalize == "global":
+        _fit_global_stats(loaded, trainer.train_loader, device)
+    if rank == 0:
+        (out_dir / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
+        log.info("config: %s", cfg)
+        log.info("model: %.2f M parameters, %s, %d process(es)", loaded.model.num_parameters() / 1e6, device, world)
+    trainer.monitor = TrainingMonitor(out_dir, rank == 0, trainer.progress.step, tc.tensorboard)
+    try:
+        trainer.run()
+    finally:
+        trainer.monitor.close()
     if dist.is_initialized():
         dist.barrier()
+    p = trainer.progress
     log.info(
-        "done: %d epochs, %d steps, %.1f min training, best dev WER %.2f%%",
-        progress.epoch,
-        progress.step,
-        progress.elapsed / 60,
-        100 * progress.best_wer,
-    )
+        "done: %d epochs, %d steps, %.1f min training, best dev WER %.2f%%, %d batches skipped",
+        p.epoch, p.step, p.elapsed / 60, 100 * p.best_wer, p.skipped,
+    )  # fmt: skip
     return out_dir / "best.pt"
 
 
@@ -351,4 +471,7 @@ def _fit_global_stats(
             break
         batches.append((batch.waveforms.to(device), batch.audio_lengths.to(device)))
     loaded.features.fit_global_stats(batches)
+    if dist.is_initialized():  # every rank normalizes with rank 0's statistics
+        dist.broadcast(loaded.features.mean, 0)
+        dist.broadcast(loaded.features.std, 0)
     log.info("global CMVN statistics from %d batches", len(batches))

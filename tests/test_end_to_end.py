@@ -171,7 +171,7 @@ def test_nan_loss_batches_are_skipped_and_counted(tmp_path: Path, fixtures_manif
     state = read_checkpoint(tmp_path / "last.pt")
     assert state["progress"]["skipped"] == 1 and state["progress"]["step"] == 2  # 3 batches, 1 skipped
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
-    assert "loss is nan, batch skipped (1 so far)" in (tmp_path / "train.log").read_text()
+    assert "loss or gradient not finite, batch skipped (1 so far)" in (tmp_path / "train.log").read_text()
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])

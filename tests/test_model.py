@@ -53,6 +53,22 @@ def test_log_probs_normalized_and_padding_independent() -> None:
     torch.testing.assert_close(log_probs[1, : lengths[1]], alone[0], atol=1e-5, rtol=1e-5)
 
 
+def test_training_outputs_do_not_depend_on_the_batch() -> None:
+    """No batch statistics anywhere: in training mode too, an utterance gives the same
+    outputs alone and padded inside a batch (what makes 1-process and DDP gradients equal)."""
+    torch.manual_seed(0)
+    model = AcousticModel(FeatureConfig(), ModelConfig(hidden_size=16, num_layers=2, dropout=0.0), 29).train()
+    x = torch.randn(3, 90, 80)
+    x[1, 37:] = 0
+    x[2, 61:] = 0
+    lengths = torch.tensor([90, 37, 61])
+    batch, out_lengths = model(x, lengths)
+    for i in (1, 2):
+        alone, n = model(x[i : i + 1, : lengths[i]], lengths[i : i + 1])
+        assert int(n[0]) == int(out_lengths[i])
+        torch.testing.assert_close(batch[i, : out_lengths[i]], alone[0], atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("lookahead", [0, 2])
 def test_streaming_variant_is_causal_up_to_lookahead(lookahead: int) -> None:
     cfg = ModelConfig(hidden_size=32, num_layers=2, bidirectional=False, lookahead=lookahead)
@@ -71,10 +87,11 @@ def test_streaming_variant_is_causal_up_to_lookahead(lookahead: int) -> None:
 
 
 def test_bidirectional_model_sees_the_future() -> None:
+    torch.manual_seed(0)
     model = AcousticModel(FeatureConfig(), ModelConfig(hidden_size=16, num_layers=1), 29).eval()
     x = torch.randn(1, 80, 80)
     y = x.clone()
-    y[:, 70:] += 1
+    y[:, 70:] = torch.randn(1, 10, 80)
     assert not torch.allclose(model(x, torch.tensor([80]))[0][0, 0], model(y, torch.tensor([80]))[0][0, 0])
 
 

@@ -1,0 +1,85 @@
+"""Data-parallel training on CPU with gloo, launched with torchrun as users launch it."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from asr.monitor import read_metrics
+
+HELPERS = Path(__file__).resolve().parent / "helpers"
+
+
+def _torchrun(nproc: int, *args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def test_two_process_ddp_gradients_equal_one_process(tmp_path: Path) -> None:
+    one = subprocess.run([sys.executable, str(HELPERS / "ddp_step.py"), str(tmp_path / "one.pt")],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert one.returncode == 0, one.stderr
+    two = _torchrun(2, str(HELPERS / "ddp_step.py"), str(tmp_path / "two.pt"))
+    assert two.returncode == 0, two.stderr
+    a, b = torch.load(tmp_path / "one.pt"), torch.load(tmp_path / "two.pt")
+    assert a["utterances"] == b["utterances"] == 5  # ranks held 3 and 2 of them
+    assert abs(a["loss"] - b["loss"]) < 1e-5 * abs(a["loss"])
+    assert a["grads"].keys() == b["grads"].keys()
+    for name, grad in a["grads"].items():
+        assert grad.abs().sum() > 0, name
+        torch.testing.assert_close(b["grads"][name], grad, rtol=1e-4, atol=1e-7, msg=name)
+
+
+def _train_args(fixtures_manifest: Path, out_dir: Path, epochs: int) -> list[str]:
+    return [
+        "-m", "asr.cli", "train",
+        "--train.train_manifest", str(fixtures_manifest), "--train.dev_manifest", str(fixtures_manifest),
+        "--train.out_dir", str(out_dir), "--train.epochs", str(epochs), "--train.batch_seconds", "1.3",
+        "--train.save_every", "2", "--train.log_every", "1", "--train.num_workers", "0",
+        "--model.hidden_size", "32", "--model.num_layers", "1", "--train.precision", "fp32",
+    ]  # fmt: skip
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _start_and_kill_a_worker(cmd: list[str], out_dir: Path) -> tuple[subprocess.Popen, float]:
+    """Start torchrun, wait for step 3, SIGKILL one worker; returns the process and kill time."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    metrics = out_dir / "metrics.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.exists() and metrics.read_text().count('"kind": "train"') >= 3:
+            break
+        time.sleep(0.05)
+    workers = _children(proc.pid)
+    assert len(workers) == 2, workers
+    os.kill(workers[1], signal.SIGKILL)
+    return proc, time.time()
+
+
+def test_killed_worker_brings_the_job_down(tmp_path: Path, fixtures_manifest: Path) -> None:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           *_train_args(fixtures_manifest, tmp_path, epochs=1000)]  # fmt: skip
+    proc, killed_at = _start_and_kill_a_worker(cmd, tmp_path)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert time.time() - killed_at < 60, "the surviving worker hung"
+    assert "Signal 9 (SIGKILL)" in output or "exitcode  : -9" in output, output[-2000:]
+
+
+def test_torchrun_restart_resumes_from_the_last_checkpoint(tmp_path: Path, fixtures_manifest: Path) -> None:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "--max-restarts=1",
+           *_train_args(fixtures_manifest, tmp_path, epochs=6)]  # fmt: skip
+    proc, _ = _start_and_kill_a_worker(cmd, tmp_path)
+    output, _ = proc.communicate(timeout=240)
+    assert proc.returncode == 0, output[-3000:]
+    log = (tmp_path / "train.log").read_text()
+    assert "resumed from" in log and "done: 6 epochs, 12 steps" in log  # 2 steps per epoch (1 batch per rank)
+    steps = [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl") if r["kind"] == "train"]
+    assert steps == list(range(1, 13))  # the steps after the checkpoint are redone, not duplicated
