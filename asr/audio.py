@@ -5,6 +5,7 @@ Errors are :class:`AudioError` and always name the file and the problem.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -52,16 +53,27 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         raise AudioError(f"{path}: is a directory, not an audio file")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: empty file")
+    return _decode(str(path), str(path), sample_rate)
+
+
+def decode_audio(data: bytes, name: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Like :func:`load_audio` for the bytes of an audio file (e.g. a tar member) named ``name``."""
+    if not data:
+        raise AudioError(f"{name}: empty file")
+    return _decode(io.BytesIO(data), name, sample_rate)
+
+
+def _decode(source: str | io.BytesIO, name: str, sample_rate: int) -> np.ndarray:
     try:
-        samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        samples, rate = sf.read(source, dtype="float32", always_2d=True)
     except sf.LibsndfileError as e:
-        raise AudioError(f"{path}: not a readable audio file ({e.error_string})") from None
+        raise AudioError(f"{name}: not a readable audio file ({e.error_string})") from None
     except (OSError, RuntimeError) as e:
-        raise AudioError(f"{path}: cannot read audio ({e})") from None
+        raise AudioError(f"{name}: cannot read audio ({e})") from None
     if samples.shape[0] == 0:
-        raise AudioError(f"{path}: contains no samples")
+        raise AudioError(f"{name}: contains no samples")
     if not np.isfinite(samples).all():
-        raise AudioError(f"{path}: contains NaN or infinite samples")
+        raise AudioError(f"{name}: contains NaN or infinite samples")
     return resample(to_mono_float(samples), rate, sample_rate)
 
 

@@ -1,5 +1,5 @@
 """The ``asr`` command: ``asr train``, ``asr decode``, ``asr tune-lm``, ``asr transcribe``,
-``asr average``, ``asr lm build|eval``.
+``asr average``, ``asr shards``, ``asr lm build|eval``.
 
 Every subcommand exits non-zero with a one-line message naming the bad input.
 """
@@ -191,10 +191,30 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 
 def cmd_average(args: argparse.Namespace) -> int:
-    from asr.checkpoint import average_checkpoints
+    from asr.checkpoint import CheckpointError, average_checkpoints
 
-    out = average_checkpoints(args.checkpoints, args.out)
-    print(f"wrote {out}: the average of {len(args.checkpoints)} checkpoints")
+    paths = args.checkpoints
+    if args.last:
+        if len(paths) != 1 or not paths[0].is_dir():
+            raise CheckpointError("--last K takes one training directory (its step-*.pt checkpoints)")
+        paths = sorted(paths[0].glob("step-*.pt"))[-args.last :]
+        if len(paths) < args.last:
+            raise CheckpointError(
+                f"{args.checkpoints[0]}: {len(paths)} step checkpoints, fewer than --last {args.last}"
+            )
+    out = average_checkpoints(paths, args.out)
+    print(f"wrote {out}: the average of {', '.join(p.name for p in paths)}")
+    return 0
+
+
+def cmd_shards(args: argparse.Namespace) -> int:
+    from asr.shards import read_shard_index, write_shards
+
+    index = write_shards(args.manifest, args.out, args.shard_mb)
+    utts = read_shard_index(index)
+    shards = len({s.utt.audio for s in utts})
+    hours = sum(s.utt.duration for s in utts) / 3600
+    print(f"wrote {shards} shards ({len(utts)} utterances, {hours:.2f} h) and {index}")
     return 0
 
 
@@ -260,9 +280,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_transcribe)
 
     p = sub.add_parser("average", help="average the weights of checkpoints (e.g. the last epochs) into one")
-    p.add_argument("checkpoints", type=Path, nargs="+", help="checkpoints of one training config")
+    p.add_argument("checkpoints", type=Path, nargs="+", help="checkpoints of one training config (or, with --last, "
+                   "its training directory)")  # fmt: skip
+    p.add_argument("--last", type=int, default=0, help="average the newest K step-*.pt of the directory given")
     p.add_argument("--out", type=Path, required=True, help="the averaged checkpoint")
     p.set_defaults(func=cmd_average)
+
+    p = sub.add_parser("shards", help="pack a manifest into WebDataset tar shards for training")
+    p.add_argument("manifest", type=Path, help="JSONL manifest")
+    p.add_argument("--out", type=Path, required=True, help="output directory (shard-*.tar, index.jsonl)")
+    p.add_argument("--shard-mb", type=float, default=256.0, help="target shard size in MB (default 256)")
+    p.set_defaults(func=cmd_shards)
 
     lm = sub.add_parser("lm", help="build and evaluate word n-gram language models (KenLM)")
     lm_sub = lm.add_subparsers(dest="lm_command", required=True)

@@ -120,6 +120,7 @@ class TrainConfig:
     max_minutes: float = 0.0  # stop (and run the final validation) after this wall time; 0 = off
     batch_seconds: float = 120.0  # max padded audio-seconds per batch
     max_duration: float = 20.0  # drop longer training utterances
+    shuffle_buffer: int = 2000  # training from shards: utterances bucketed and shuffled together
     lr: float = 2e-3
     min_lr_ratio: float = 0.02
     warmup_steps: int = 200

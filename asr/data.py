@@ -10,10 +10,12 @@ import json
 import math
 import os
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+import numpy as np
 import torch
 
 from asr.audio import SAMPLE_RATE, load_audio
@@ -103,10 +105,14 @@ class AudioDataset(torch.utils.data.Dataset):
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, str]:
         index, seed = key if isinstance(key, tuple) else (key, None)
         utt = self.utts[index]
-        audio = torch.from_numpy(load_audio(utt.audio, self.sample_rate))
+        audio = torch.from_numpy(self.load(index))
         if self.transform is not None:
             audio = self.transform(audio, None if seed is None else torch.Generator().manual_seed(seed))
         return audio, torch.tensor(self.vocab.encode(utt.text), dtype=torch.long), utt.id
+
+    def load(self, index: int) -> np.ndarray:
+        """Utterance ``index``'s samples ``(samples,)`` float32 at ``sample_rate``."""
+        return load_audio(self.utts[index].audio, self.sample_rate)
 
 
 @dataclass
@@ -139,6 +145,32 @@ def collate(items: Sequence[tuple[torch.Tensor, torch.Tensor, str]]) -> Batch:
     return Batch(waveforms, audio_lengths, targets, target_lengths, [uid for _, _, uid in items])
 
 
+def bucket(
+    indices: Iterable[int],
+    durations: Sequence[float],
+    batch_seconds: float,
+    rng: random.Random | None = None,
+    jitter: float = 0.1,
+) -> list[list[int]]:
+    """Cut ``indices`` sorted by duration (jittered by ``rng``, when given, so batches differ
+    between epochs) into batches whose ``len(batch) * longest`` stays under ``batch_seconds``."""
+    if rng is not None:
+        keys = {i: durations[i] * (1 + jitter * (rng.random() - 0.5)) for i in indices}
+    else:
+        keys = {i: durations[i] for i in indices}
+    batches, current, longest = [], [], 0.0
+    for i in sorted(keys, key=keys.__getitem__):
+        longest_if_added = max(longest, durations[i])
+        if current and longest_if_added * (len(current) + 1) > batch_seconds:
+            batches.append(current)
+            current, longest_if_added = [], durations[i]
+        current.append(i)
+        longest = longest_if_added
+    if current:
+        batches.append(current)
+    return batches
+
+
 class BucketingBatchSampler(torch.utils.data.Sampler[list[int]]):
     """Batches of similar-length utterances holding at most ``batch_seconds`` of padded audio.
 
@@ -165,30 +197,26 @@ class BucketingBatchSampler(torch.utils.data.Sampler[list[int]]):
         self.jitter = jitter
         self.epoch = 0
         self.sorted_first = False
+        self._cache: tuple[tuple[int, bool], list[list[int]]] | None = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def batches(self) -> list[list[int]]:
+        key = (self.epoch, self.sorted_first)
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
         rng = random.Random(self.seed * 100003 + self.epoch)
-        if self.shuffle:
-            keys = [d * (1 + self.jitter * (rng.random() - 0.5)) for d in self.durations]
-        else:
-            keys = self.durations
-        order = sorted(range(len(self.durations)), key=keys.__getitem__)
-        batches, current, longest = [], [], 0.0
-        for i in order:
-            longest_if_added = max(longest, self.durations[i])
-            if current and longest_if_added * (len(current) + 1) > self.batch_seconds:
-                batches.append(current)
-                current, longest_if_added = [], self.durations[i]
-            current.append(i)
-            longest = longest_if_added
-        if current:
-            batches.append(current)
+        batches = bucket(range(len(self.durations)), self.durations, self.batch_seconds, rng if self.shuffle else None,
+                         self.jitter)  # fmt: skip
         if self.shuffle and not self.sorted_first:
             rng.shuffle(batches)
+        self._cache = (key, batches)
         return batches
+
+    def batches_for(self, rank: int, world: int) -> list[list[int]]:
+        """Rank ``rank`` of ``world``'s batches: every ``world``-th one."""
+        return self.batches()[rank::world]
 
     def __iter__(self) -> Iterator[list[int]]:
         return iter(self.batches())
@@ -197,17 +225,30 @@ class BucketingBatchSampler(torch.utils.data.Sampler[list[int]]):
         return len(self.batches())
 
 
-class DistributedBatchSampler(torch.utils.data.Sampler[list[tuple[int, int]]]):
-    """This rank's share of a :class:`BucketingBatchSampler`'s batches, from a position.
+class BatchPlan(Protocol):
+    """What :class:`DistributedBatchSampler` needs: each epoch's batches, split over ranks."""
 
-    Rank ``r`` of ``world`` takes batches ``r, r + world, ...``; for training
+    seed: int
+    epoch: int
+    sorted_first: bool
+
+    def set_epoch(self, epoch: int) -> None: ...
+
+    def batches_for(self, rank: int, world: int) -> list[list[int]]: ...
+
+
+class DistributedBatchSampler(torch.utils.data.Sampler[list[tuple[int, int]]]):
+    """This rank's share of a :class:`BatchPlan`'s batches (:class:`BucketingBatchSampler`,
+    or ``asr.shards.ShardBatchSampler``), from a position.
+
+    For training
     (``even=True``) every rank gets the same number (the last few batches are left out), so
     collective operations stay in step. :meth:`set_position` starts an epoch after its first
     ``start`` batches (exact mid-epoch resume). Items are ``(index, seed)``: the seed,
     fixed by (sampler seed, epoch, index), drives that utterance's augmentation.
     """
 
-    def __init__(self, sampler: BucketingBatchSampler, rank: int = 0, world: int = 1, even: bool = True) -> None:
+    def __init__(self, sampler: BatchPlan, rank: int = 0, world: int = 1, even: bool = True) -> None:
         self.sampler, self.rank, self.world, self.even = sampler, rank, world, even
         self.start = 0
 
@@ -216,9 +257,10 @@ class DistributedBatchSampler(torch.utils.data.Sampler[list[tuple[int, int]]]):
         self.start = start
 
     def _mine(self) -> list[list[int]]:
-        batches = self.sampler.batches()
-        usable = len(batches) // self.world * self.world if self.even else len(batches)
-        return batches[self.rank : usable : self.world]
+        mine = self.sampler.batches_for(self.rank, self.world)
+        if self.even and self.world > 1:
+            mine = mine[: min(len(self.sampler.batches_for(r, self.world)) for r in range(self.world))]
+        return mine
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         base = (self.sampler.seed * 1_000_003 + self.sampler.epoch) * 1_000_000_007

@@ -53,6 +53,7 @@ from asr.decoding import greedy_decode
 from asr.features import spec_augment
 from asr.metrics import Scores, score
 from asr.monitor import TrainingMonitor
+from asr.shards import ShardBatchSampler, ShardDataset, is_shard_index, read_shard_index
 
 log = logging.getLogger("asr.train")
 
@@ -104,26 +105,35 @@ def setup_distributed(device: str) -> torch.device:
 
 
 def make_loader(manifest: str, loaded: LoadedModel, cfg: TrainConfig, train: bool) -> torch.utils.data.DataLoader:
-    """A loader over this rank's share of ``manifest``, bucketed by duration (training:
-    shuffled, long utterances dropped, waveform augmentation)."""
-    utts = read_manifest(manifest)
+    """A loader over this rank's share of ``manifest`` (a JSONL manifest, or a shard
+    directory written by ``asr shards``), bucketed by duration (training: shuffled, long
+    utterances dropped, waveform augmentation)."""
+    sharded = read_shard_index(manifest) if is_shard_index(manifest) else None
+    utts = [s.utt for s in sharded] if sharded else read_manifest(manifest)
     if train:
-        kept = [u for u in utts if u.duration <= cfg.max_duration]
-        if len(kept) < len(utts):
-            log.info(
-                "dropped %d utterances longer than %.1f s from %s", len(utts) - len(kept), cfg.max_duration, manifest
-            )
-        utts = kept
+        keep = [i for i, u in enumerate(utts) if u.duration <= cfg.max_duration]
+        if len(keep) < len(utts):
+            log.info("dropped %d utterances longer than %.1f s from %s", len(utts) - len(keep), cfg.max_duration,
+                     manifest)  # fmt: skip
+        utts = [utts[i] for i in keep]
+        sharded = [sharded[i] for i in keep] if sharded else None
     log.info("%s: %d utterances, %.2f hours", manifest, len(utts), total_hours(utts))
-    buckets = BucketingBatchSampler(
-        [u.duration for u in utts], max(cfg.batch_seconds, max(u.duration for u in utts)), shuffle=train, seed=cfg.seed
-    )
+    durations = [u.duration for u in utts]
+    batch_seconds = max(cfg.batch_seconds, max(durations))
     rate = loaded.config.features.sample_rate
     augment = WaveformAugment(loaded.config.augment, rate, _noises(loaded.config.augment)) if train else None
-    dataset = AudioDataset(utts, loaded.vocab, rate, augment if augment and augment.active else None)
+    transform = augment if augment and augment.active else None
+    if sharded:
+        numbers = {name: i for i, name in enumerate(sorted({s.utt.audio.name for s in sharded}))}
+        shard_of = [numbers[s.utt.audio.name] for s in sharded]
+        plan = ShardBatchSampler(durations, shard_of, batch_seconds, cfg.shuffle_buffer, shuffle=train, seed=cfg.seed)
+        dataset: AudioDataset = ShardDataset(sharded, loaded.vocab, rate, transform)
+    else:
+        plan = BucketingBatchSampler(durations, batch_seconds, shuffle=train, seed=cfg.seed)
+        dataset = AudioDataset(utts, loaded.vocab, rate, transform)
     return torch.utils.data.DataLoader(
         dataset,
-        batch_sampler=DistributedBatchSampler(buckets, *_rank(), even=train),
+        batch_sampler=DistributedBatchSampler(plan, *_rank(), even=train),
         collate_fn=collate,
         num_workers=cfg.num_workers,
         persistent_workers=cfg.num_workers > 0,

@@ -12,6 +12,7 @@ import pytest
 
 from asr.checkpoint import CheckpointError, read_checkpoint
 from asr.monitor import read_metrics
+from asr.shards import write_shards
 
 
 def _train_command(fixtures_manifest: Path, out_dir: Path) -> list[str]:
@@ -31,7 +32,12 @@ def _losses(out_dir: Path) -> dict[int, float]:
     return {r["step"]: r["loss"] for r in read_metrics(out_dir / "metrics.jsonl") if r["kind"] == "train"}
 
 
-def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path, fixtures_manifest: Path) -> None:
+@pytest.mark.parametrize("source", ["manifest", "shards"])
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(
+    tmp_path: Path, fixtures_manifest: Path, source: str
+) -> None:
+    if source == "shards":
+        fixtures_manifest = write_shards(fixtures_manifest, tmp_path / "shards", shard_mb=0.05)
     whole = subprocess.run(_train_command(fixtures_manifest, tmp_path / "whole"), capture_output=True, text=True,
                            timeout=300)  # fmt: skip
     assert whole.returncode == 0, whole.stderr
@@ -65,6 +71,14 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path,
     kept = sorted(p.name for p in out.glob("step-*.pt"))
     assert kept == ["step-00000009.pt", "step-00000012.pt"]  # keep_last 2
     assert (out / "curves.png").stat().st_size > 1000 and any((out / "tensorboard").iterdir())
+    if source == "manifest":
+        avg = subprocess.run([sys.executable, "-m", "asr.cli", "average", "--last", "2", str(out), "--out",
+                              str(tmp_path / "avg.pt")], capture_output=True, text=True)  # fmt: skip
+        assert avg.returncode == 0, avg.stderr
+        assert "the average of step-00000009.pt, step-00000012.pt" in avg.stdout
+        avg = subprocess.run([sys.executable, "-m", "asr.cli", "average", "--last", "5", str(out), "--out",
+                              str(tmp_path / "avg.pt")], capture_output=True, text=True)  # fmt: skip
+        assert avg.returncode == 1 and "only 2 step checkpoints (--last 5)" in avg.stderr
 
 
 def test_truncated_or_foreign_last_checkpoint_is_a_clear_error(tmp_path: Path, fixtures_manifest: Path) -> None:

@@ -1,0 +1,189 @@
+"""WebDataset tar shards of a manifest, and training from them.
+
+``asr shards train.jsonl --out DIR --shard-mb 256`` writes ``DIR/shard-000000.tar``, ...
+in WebDataset's layout (per utterance ``<key>.<ext>``, the original audio bytes, and
+``<key>.json`` with id, duration and text: ``webdataset.WebDataset`` reads them as they are)
+and, last, ``DIR/index.jsonl``: a manifest whose rows add each audio member's byte
+``offset`` and ``size`` inside its shard.
+
+Training on ``DIR`` (or its ``index.jsonl``) as the train manifest:
+
+* :class:`ShardBatchSampler` plans each epoch: the shards in a seeded random order, split
+  across ranks (rank ``r`` of ``w`` takes every ``w``-th shard), each rank's utterances in
+  shard order through a shuffle buffer of ``buffer`` utterances, bucketed by duration
+  inside the buffer. A batch thus comes from one or two neighbouring shards: loader workers,
+  which each read whole batches, read each shard's bytes nearly in order.
+* :class:`ShardDataset` reads a member with one ``pread`` at its offset (no tar scan).
+
+The plan is a function of (seed, epoch, rank, world), so a resumed run skips the batches
+already trained without reading them (:class:`asr.data.DistributedBatchSampler`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tarfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from asr.audio import AudioError, decode_audio
+from asr.data import AudioDataset, ManifestError, Utterance, bucket, read_manifest
+
+INDEX = "index.jsonl"
+PATTERN = "shard-%06d.tar"
+
+
+@dataclass(frozen=True)
+class ShardedUtterance:
+    """Where an utterance's audio lies: ``size`` bytes at ``offset`` of ``shard``."""
+
+    utt: Utterance  # utt.audio is the shard's path
+    offset: int
+    size: int
+    format: str  # file extension of the audio member (wav, flac, ...)
+
+
+def write_shards(manifest: str | Path, out_dir: str | Path, shard_mb: float = 256.0) -> Path:
+    """Pack ``manifest``'s audio and transcripts into tar shards of about ``shard_mb``
+    megabytes under ``out_dir``; returns the path of ``index.jsonl`` (written last)."""
+    import webdataset as wds
+
+    utts = read_manifest(manifest)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("shard-*.tar"):
+        old.unlink()
+    (out_dir / INDEX).unlink(missing_ok=True)
+    with wds.ShardWriter(str(out_dir / PATTERN), maxsize=int(shard_mb * 1e6), maxcount=10**9, verbose=0) as sink:
+        for i, u in enumerate(utts):
+            try:
+                data = u.audio.read_bytes()
+            except OSError as e:
+                raise AudioError(f"{u.audio}: cannot read ({e.strerror}), listed in {manifest}") from None
+            meta = {"id": u.id, "duration": u.duration, "text": u.text}
+            sink.write({"__key__": f"{i:09d}", u.audio.suffix.lstrip(".").lower() or "wav": data, "json": meta})
+    rows = []
+    for shard in sorted(out_dir.glob("shard-*.tar")):
+        with tarfile.open(shard) as tar:
+            for member in tar:
+                key, _, ext = member.name.partition(".")
+                if ext != "json":
+                    meta = json.loads(tar.extractfile(f"{key}.json").read())
+                    rows.append({**meta, "audio": shard.name, "offset": member.offset_data, "size": member.size,
+                                 "format": ext})  # fmt: skip
+    tmp = out_dir / (INDEX + ".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    os.replace(tmp, out_dir / INDEX)
+    return out_dir / INDEX
+
+
+def is_shard_index(path: str | Path) -> bool:
+    """Whether ``path`` is a shard directory or its ``index.jsonl``."""
+    path = Path(path)
+    return path.is_dir() or path.name == INDEX
+
+
+def read_shard_index(path: str | Path) -> list[ShardedUtterance]:
+    """The utterances of a shard directory (or its ``index.jsonl``), in shard order."""
+    path = Path(path)
+    index = path / INDEX if path.is_dir() else path
+    if not index.is_file():
+        raise ManifestError(f"{index}: no shard index (was `asr shards` interrupted?)")
+    out = []
+    with index.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            try:
+                r = json.loads(line)
+                utt = Utterance(r["id"], index.parent / r["audio"], float(r["duration"]), r["text"])
+                out.append(ShardedUtterance(utt, int(r["offset"]), int(r["size"]), r["format"]))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+                raise ManifestError(f"{index}:{lineno}: not a shard index row ({e})") from None
+    if not out:
+        raise ManifestError(f"{index}: shard index is empty")
+    return out
+
+
+class ShardDataset(AudioDataset):
+    """:class:`~asr.data.AudioDataset` over shards: audio read at its offset in the tar."""
+
+    def __init__(self, sharded: Sequence[ShardedUtterance], *args, **kwargs) -> None:
+        super().__init__([s.utt for s in sharded], *args, **kwargs)
+        self.sharded = list(sharded)
+        self._fds: dict[Path, int] = {}  # opened lazily in each loader worker
+
+    def load(self, index: int) -> np.ndarray:
+        s = self.sharded[index]
+        path = s.utt.audio
+        try:
+            if path not in self._fds:
+                self._fds[path] = os.open(path, os.O_RDONLY)
+            data = os.pread(self._fds[path], s.size, s.offset)
+        except OSError as e:
+            raise AudioError(f"{path}: cannot read shard ({e.strerror})") from None
+        if len(data) != s.size:
+            raise AudioError(f"{path}: shard is truncated (utterance {s.utt.id} ends past its end)")
+        return decode_audio(data, f"{path}:{s.utt.id}.{s.format}", self.sample_rate)
+
+    def __getstate__(self) -> dict:  # file descriptors do not travel to workers
+        return {**self.__dict__, "_fds": {}}
+
+
+class ShardBatchSampler:
+    """Each epoch's batches over shards, split across ranks by shard (see the module doc).
+
+    ``shard_of[i]`` is utterance ``i``'s shard number (utterances listed in shard order).
+    ``sorted_first`` (SortaGrad) orders each buffer's batches shortest first.
+    """
+
+    def __init__(
+        self,
+        durations: Sequence[float],
+        shard_of: Sequence[int],
+        batch_seconds: float,
+        buffer: int = 2000,
+        shuffle: bool = True,
+        seed: int = 0,
+        jitter: float = 0.1,
+    ) -> None:
+        if batch_seconds < max(durations):
+            raise ValueError(f"batch_seconds={batch_seconds} is below the longest utterance ({max(durations):.1f} s)")
+        self.durations, self.batch_seconds, self.buffer = list(durations), batch_seconds, buffer
+        self.shuffle, self.seed, self.jitter = shuffle, seed, jitter
+        self.shards: dict[int, list[int]] = {}
+        for i, shard in enumerate(shard_of):
+            self.shards.setdefault(shard, []).append(i)
+        self.epoch = 0
+        self.sorted_first = False
+        self._cache: dict[tuple[int, bool, int, int], list[list[int]]] = {}
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def batches_for(self, rank: int, world: int) -> list[list[int]]:
+        key = (self.epoch, self.sorted_first, rank, world)
+        if key not in self._cache:
+            self._cache = {k: v for k, v in self._cache.items() if k[0] == self.epoch}  # this epoch's only
+            self._cache[key] = self._plan(rank, world)
+        return self._cache[key]
+
+    def _plan(self, rank: int, world: int) -> list[list[int]]:
+        order = sorted(self.shards)
+        if self.shuffle:
+            random.Random(self.seed * 100003 + self.epoch).shuffle(order)
+        if len(order) < world:
+            raise ValueError(f"{len(order)} shards cannot feed {world} processes: write at least one shard per process")
+        rng = random.Random((self.seed * 100003 + self.epoch) * 1009 + rank)
+        indices = [i for shard in order[rank::world] for i in self.shards[shard]]
+        batches = []
+        for start in range(0, len(indices), self.buffer):
+            chunk = bucket(indices[start : start + self.buffer], self.durations, self.batch_seconds,
+                           rng if self.shuffle else None, self.jitter)  # fmt: skip
+            if self.shuffle and not self.sorted_first:
+                rng.shuffle(chunk)
+            batches += chunk
+        return batches
