@@ -199,9 +199,7 @@ def cmd_average(args: argparse.Namespace) -> int:
             raise CheckpointError("--last K takes one training directory (its step-*.pt checkpoints)")
         paths = sorted(paths[0].glob("step-*.pt"))[-args.last :]
         if len(paths) < args.last:
-            raise CheckpointError(
-                f"{args.checkpoints[0]}: {len(paths)} step checkpoints, fewer than --last {args.last}"
-            )
+            raise CheckpointError(f"{args.checkpoints[0]}: only {len(paths)} step checkpoints (--last {args.last})")
     out = average_checkpoints(paths, args.out)
     print(f"wrote {out}: the average of {', '.join(p.name for p in paths)}")
     return 0
