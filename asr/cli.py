@@ -1,5 +1,5 @@
 """The ``asr`` command: ``asr train``, ``asr decode``, ``asr tune-lm``, ``asr transcribe``,
-``asr average``, ``asr shards``, ``asr lm build|eval``.
+``asr average``, ``asr shards``, ``asr lm build|import|eval``.
 
 Every subcommand exits non-zero with a one-line message naming the bad input.
 """
@@ -227,6 +227,14 @@ def cmd_lm_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lm_import(args: argparse.Namespace) -> int:
+    from asr.lm import import_arpa, read_vocabulary
+
+    out = import_arpa(args.arpa, args.out, lowercase=not args.keep_case)
+    print(f"wrote {out}/lm.arpa, lm.bin, vocab.txt ({len(read_vocabulary(out))} words) and lm.json from {args.arpa}")
+    return 0
+
+
 def cmd_lm_eval(args: argparse.Namespace) -> int:
     from asr.lm import KenLM, evaluate, read_sentences
 
@@ -298,6 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--order", type=int, default=3, help="n-gram order (default 3)")
     p.add_argument("--prune", type=int, nargs="+", default=[], help="lmplz count thresholds per order, e.g. 0 0 1")
     p.set_defaults(func=cmd_lm_build)
+    p = lm_sub.add_parser("import", help="an existing ARPA file (.arpa or .arpa.gz) as an LM directory")
+    p.add_argument("--arpa", type=Path, required=True, help="ARPA file, e.g. LibriSpeech's 4-gram.arpa.gz")
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument("--keep-case", action="store_true", help="do not lower-case the words")
+    p.set_defaults(func=cmd_lm_import)
     p = lm_sub.add_parser("eval", help="perplexity and OOV rate of an LM on text files")
     p.add_argument("--lm", type=Path, required=True, help="LM directory, .arpa or .bin file")
     p.add_argument("--text", type=Path, nargs="+", required=True, help="text files, one sentence a line")

@@ -18,6 +18,7 @@ An LM directory (what ``asr lm build`` writes) holds ``lm.arpa``, ``lm.bin``,
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import os
@@ -170,8 +171,6 @@ def evaluate(lm: KenLM, sentences: Iterable[str]) -> Perplexity:
 
 def read_sentences(paths: Sequence[str | Path]) -> list[str]:
     """Normalized non-empty lines of text files (``.gz`` read transparently)."""
-    import gzip
-
     sentences = []
     for p in map(Path, paths):
         if not p.is_file():
@@ -299,6 +298,39 @@ def build_lm(
             "words": sum(len(s.split()) for s in sentences),
             "ngrams": counts,
         }
+        (Path(tmp) / "lm.json").write_text(json.dumps(info, indent=2) + "\n")
+        for name in ("lm.arpa", "lm.bin", "vocab.txt", "lm.json"):
+            os.replace(Path(tmp) / name, out / name)
+    return out
+
+
+def import_arpa(arpa: str | Path, out_dir: str | Path, lowercase: bool = True) -> Path:
+    """An existing ARPA file (``.arpa`` or ``.arpa.gz``, e.g. LibriSpeech's 4-gram) as an LM
+    directory like :func:`build_lm`'s: ``lm.arpa`` (lower-cased to match the project's
+    normalized text, so ``<UNK>`` becomes ``<unk>``), ``lm.bin``, ``vocab.txt``, ``lm.json``."""
+    arpa = Path(arpa)
+    if not arpa.is_file():
+        raise LMError(f"{arpa}: no such ARPA file")
+    _, build_binary = kenlm_tools()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    opener = gzip.open if arpa.suffix == ".gz" else open
+    with tempfile.TemporaryDirectory(dir=out) as tmp:
+        staged = Path(tmp) / "lm.arpa"
+        try:
+            with opener(arpa, "rt", encoding="utf-8") as src, open(staged, "w", encoding="utf-8") as dst:
+                first = src.readline()
+                if first.strip() != "\\data\\" and first.strip() != "":
+                    raise LMError(f"{arpa}: not an ARPA file (no \\data\\ header)")
+                dst.write(first)
+                for line in src:
+                    dst.write(line.lower() if lowercase else line)
+        except (OSError, UnicodeDecodeError, EOFError) as e:
+            raise LMError(f"{arpa}: cannot read ({e})") from None
+        _run([str(build_binary), str(staged), str(Path(tmp) / "lm.bin")], "build_binary")
+        vocab, counts = _arpa_vocabulary(staged)
+        (Path(tmp) / "vocab.txt").write_text("".join(f"{w}\n" for w in vocab), encoding="utf-8")
+        info = {"order": len(counts), "sources": [str(arpa)], "lowercased": lowercase, "ngrams": counts}
         (Path(tmp) / "lm.json").write_text(json.dumps(info, indent=2) + "\n")
         for name in ("lm.arpa", "lm.bin", "vocab.txt", "lm.json"):
             os.replace(Path(tmp) / name, out / name)

@@ -163,6 +163,12 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "fp32"
 
 
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    """AdamW; the fused kernel (one pass over all parameters) on CPU and CUDA."""
+    fused = device.type in ("cpu", "cuda")
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
+
+
 def _noises(cfg: AugmentConfig) -> list[Utterance]:
     return read_manifest(cfg.noise_manifest) if cfg.noise_prob > 0 and cfg.noise_manifest else []
 
@@ -440,7 +446,7 @@ def train(cfg: ExperimentConfig) -> Path:
         cfg,
         loaded,
         model,
-        torch.optim.AdamW(loaded.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay),
+        make_optimizer(loaded.model, tc, device),
         torch.amp.GradScaler(device.type, enabled=tc.precision == "fp16"),
         make_loader(tc.train_manifest, loaded, tc, train=True),
         make_loader(tc.dev_manifest, loaded, tc, train=False),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from asr.cli import main as asr_main
-from asr.lm import LN10, KenLM, LMError, build_lm, evaluate, read_sentences, read_vocabulary
+from asr.lm import LN10, KenLM, LMError, build_lm, evaluate, import_arpa, read_sentences, read_vocabulary
 
 ARPA = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "tiny.arpa"
 
@@ -123,3 +123,21 @@ def test_cli_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert evaluate(KenLM(tmp_path / "lm"), read_sentences([text])).oov_rate == 0
     assert asr_main(["lm", "build", "--order", "1", "--text", str(text), "--out", str(tmp_path / "x")]) == 1
     assert "order 1: lmplz needs an order of at least 2" in capsys.readouterr().err
+
+
+def test_import_upper_case_gzipped_arpa(tmp_path: Path) -> None:
+    import gzip
+
+    upper = ARPA.read_text().replace("<unk>", "<UNK>")
+    for word in ("the", "cat", "sat", "hat"):
+        upper = upper.replace(f"\t{word}", f"\t{word.upper()}").replace(f" {word}", f" {word.upper()}")
+    with gzip.open(tmp_path / "4-gram.arpa.gz", "wt") as f:  # LibriSpeech's ARPA files look like this
+        f.write(upper)
+    assert asr_main(["lm", "import", "--arpa", str(tmp_path / "4-gram.arpa.gz"), "--out", str(tmp_path / "lm")]) == 0
+    assert read_vocabulary(tmp_path / "lm") == ["the", "cat", "sat", "hat"]
+    lm = KenLM(tmp_path / "lm")
+    assert log10_of(lm, ["the", "cat", "sat"]) == pytest.approx([-0.2, -0.3, -0.1, -0.2], abs=1e-5)
+    assert json.loads((tmp_path / "lm" / "lm.json").read_text())["ngrams"] == {"1": 7, "2": 6}
+    (tmp_path / "bad.arpa").write_text("hello\n")
+    with pytest.raises(LMError, match=r"bad\.arpa: not an ARPA file"):
+        import_arpa(tmp_path / "bad.arpa", tmp_path / "lm2")

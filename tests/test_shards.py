@@ -28,7 +28,7 @@ def test_shards_hold_the_manifest_and_read_back_identically(shard_dir: Path, fix
     dataset = ShardDataset(sharded, Vocabulary())
     for i, u in enumerate(utts):
         np.testing.assert_array_equal(dataset.load(i), load_audio(u.audio))
-    audio, tokens, uid = dataset[(2, 123)]
+    _, tokens, uid = dataset[(2, 123)]
     assert uid == "utt2" and Vocabulary().decode(tokens.tolist()) == "the cat sat"
 
 
@@ -77,8 +77,9 @@ def test_shard_errors_name_the_file(shard_dir: Path, tmp_path: Path) -> None:
 
 
 def test_cli_shards_then_train_two_processes_from_them(tmp_path: Path, fixtures_manifest: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "asr.cli", "shards", str(fixtures_manifest), "--out",
-                             str(tmp_path / "shards"), "--shard-mb", "0.03"], capture_output=True, text=True)  # fmt: skip
+    cmd = [sys.executable, "-m", "asr.cli", "shards", str(fixtures_manifest), "--out", str(tmp_path / "shards"),
+           "--shard-mb", "0.03"]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "wrote 4 shards (4 utterances, 0.00 h)" in result.stdout
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "asr.cli",
