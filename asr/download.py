@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
 import json
 import logging
 import sys
@@ -119,7 +120,7 @@ def download(
             try:
                 _fetch(url, part, remote.size, timeout, show)
                 return _verify(part, final, remote, url)
-            except (urllib.error.URLError, OSError, TimeoutError) as e:  # DownloadError (a bad MD5) is final
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as e:  # a bad MD5 is final
                 errors.append(f"{url}: {e}")
                 log.warning("%s: %s (attempt %d of %d)", url, e, attempt + 1, retries)
         time.sleep(backoff * 2**attempt)

@@ -74,7 +74,7 @@ def test_killed_worker_brings_the_job_down(tmp_path: Path, fixtures_manifest: Pa
 
 
 def test_torchrun_restart_resumes_from_the_last_checkpoint(tmp_path: Path, fixtures_manifest: Path) -> None:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "--max-restarts=1",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "--max-restarts=3",
            *_train_args(fixtures_manifest, tmp_path, epochs=6)]  # fmt: skip
     proc, _ = _start_and_kill_a_worker(cmd, tmp_path)
     output, _ = proc.communicate(timeout=240)
