@@ -33,6 +33,7 @@ bench: setup  # needs the demo's model and LM (make demo)
 	$(PY) -m pip install -q -e '.[test,bench]' && $(PY) -m pip install -q --no-deps 'pyctcdecode==0.5.0'
 	$(PY) bench/lstm_layers.py
 	$(PY) bench/decoding.py
+	$(PY) bench/training.py
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

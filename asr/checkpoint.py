@@ -1,8 +1,13 @@
 """Atomic checkpoint save/load; a checkpoint alone rebuilds the model, features and vocabulary.
 
 Layout of the saved dict: ``format``, ``version``, ``config`` (``asdict`` of
-:class:`~asr.config.ExperimentConfig`), ``model`` and ``features`` state dicts, and for
-resuming ``optimizer``, ``progress`` (step, epoch, elapsed, best WER) and ``rng`` states.
+:class:`~asr.config.ExperimentConfig`), ``model`` (unwrapped from DDP) and ``features``
+state dicts, and for resuming ``optimizer``, ``scaler``, ``progress`` (step, epoch, batches
+done in the epoch, elapsed time, best WER, skipped batches) and ``rng``: one entry per rank
+with its global random states and its augmentation generator's state.
+
+Training writes ``step-<step>.pt`` files (the newest ``keep_last`` kept) and points the
+``last.pt`` and ``best.pt`` hard links at them (:func:`save_training_checkpoint`).
 """
 
 from __future__ import annotations
