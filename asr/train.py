@@ -323,7 +323,7 @@ class Trainer:
     def _log_step(self, result: StepResult, bar: tqdm, speed: float) -> None:
         p, lr = self.progress, self.optimizer.param_groups[0]["lr"]
         eta = self.eta()
-        eta_text = "?" if math.isnan(eta) else time.strftime("%H:%M:%S", time.gmtime(eta))
+        eta_text = "?" if math.isnan(eta) else f"{int(eta // 3600)}:{int(eta % 3600 // 60):02d}:{int(eta % 60):02d}"
         bar.set_postfix(loss=f"{result.loss:.3f}", lr=f"{lr:.2e}", audio_s_per_s=f"{speed:.0f}", eta=eta_text)
         log.info(
             "step %d epoch %d loss %.4f grad_norm %.2f lr %.2e audio-s/s %.0f eta %s",
