@@ -4,19 +4,16 @@
 ``name.part`` with an HTTP ``Range`` request, retrying with backoff, and checks the size
 and MD5 before the file takes its final name. A file that fails its check is deleted and
 reported; nothing corrupt is ever left under the final name. A verified file gets a
-``name.md5ok`` marker (size and mtime), so a rerun does not hash 30 GB again.
-
-    python -m asr.download --mirror https://www.openslr.org/resources/12/ --dest dl/ dev-clean.tar.gz:MD5:BYTES
+``name.md5ok`` marker (size and mtime), so a rerun does not hash 30 GB again. Recipes call
+:func:`download` (e.g. ``recipes/librispeech/local/resources.py``).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import http.client
 import json
 import logging
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -143,29 +140,3 @@ def _verify(part: Path, final: Path, remote: RemoteFile, url: str) -> Path:
 
 class _Incomplete(OSError):
     """The connection ended early: retried (the next request resumes)."""
-
-
-def _parse_remote(spec: str) -> RemoteFile:
-    name, md5, *size = spec.split(":")
-    return RemoteFile(name, md5, int(size[0]) if size else 0)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="resumable, MD5-checked downloads")
-    parser.add_argument("files", nargs="+", type=_parse_remote, help="NAME:MD5[:BYTES]")
-    parser.add_argument("--mirror", action="append", required=True, help="base URL (repeat: tried in order)")
-    parser.add_argument("--dest", type=Path, required=True)
-    parser.add_argument("--retries", type=int, default=5)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        for remote in args.files:
-            print(download(args.mirror, remote, args.dest, args.retries))
-    except DownloadError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

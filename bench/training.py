@@ -40,7 +40,7 @@ from asr.checkpoint import build
 from asr.config import ExperimentConfig, from_dict
 from asr.data import collate, padding_fraction
 from asr.features import num_frames
-from asr.model import output_lengths
+from asr.model import ConvFrontEnd, output_lengths
 from asr.train import make_loader, make_optimizer, train_step
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,8 +65,7 @@ def lstm_flops(cfg: ExperimentConfig, frames: int, batch: int) -> float:
     """Training FLOPs of the LSTM stack for ``batch`` sequences of ``frames`` LSTM frames."""
     m = cfg.model
     directions = 2 if m.bidirectional else 1
-    loaded = build(cfg)
-    size = loaded.model.frontend.output_size
+    size = ConvFrontEnd(cfg.features.n_mels, m).output_size
     total = 0.0
     for _ in range(m.num_layers):
         total += directions * 2 * 4 * m.hidden_size * (size + m.hidden_size) * frames * batch
