@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml setup.py asr/csrc/beam_search.cpp tools/setup_system.sh
 	bash tools/setup_system.sh $(APT_PACKAGES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,export]'
 	touch $(STAMP)
 
 demo: setup

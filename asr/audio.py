@@ -1,19 +1,34 @@
 """Audio loading: any soundfile-readable file (wav/flac/ogg/mp3) to 16 kHz mono float32.
 
-Errors are :class:`AudioError` and always name the file and the problem.
+:class:`AudioStream` reads a file block by block (memory bounded by the block size, not by
+the file's length) with streaming resampling; :func:`load_audio` reads a whole file through
+it. Errors are :class:`AudioError` and always name the file and the problem: missing,
+directory, empty, unreadable, not audio, unsupported codec, truncated, NaN samples or an
+implausible sample rate.
 """
 
 from __future__ import annotations
 
 import io
+import struct
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
+import soxr
 import torch
 import torchaudio.functional as AF
 
 SAMPLE_RATE = 16000
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384_000  # outside this, a header is broken, not audio
+BLOCK_SECONDS = 30.0  # AudioStream's default block length
+TRUNCATION_SLACK = 0.98  # compressed formats' frame counts are estimates (mp3 Xing headers)
+
+# WAVE format tags (RFC 2361) that libsndfile cannot decode, for a precise message.
+_WAV_CODECS = {0x0055: "MPEG layer 3", 0x0050: "MPEG", 0x00FF: "AAC", 0x1610: "AAC", 0x2000: "AC-3",
+               0x2001: "DTS", 0x0161: "WMA", 0x0162: "WMA Pro", 0x0092: "Dolby AC-3 SPDIF"}  # fmt: skip
 
 
 class AudioError(ValueError):
@@ -41,40 +56,200 @@ def to_mono_float(samples: np.ndarray) -> np.ndarray:
     return samples
 
 
+class AudioStream:
+    """A file (path, or the bytes of one) as float32 mono blocks at ``sample_rate``.
+
+    Opening checks the container (existence, permissions, format, codec, sample rate, WAV
+    truncation); iterating yields ``(samples,)`` blocks of about ``block_seconds`` and checks
+    the samples (NaN/inf, early end of data). Use as a context manager or call :meth:`close`.
+    ``name`` is what errors call the source (default: the path).
+    """
+
+    def __init__(
+        self,
+        source: str | Path | bytes,
+        name: str | None = None,
+        sample_rate: int = SAMPLE_RATE,
+        block_seconds: float = BLOCK_SECONDS,
+    ) -> None:
+        self.name = name or (str(source) if not isinstance(source, bytes) else "<bytes>")
+        self.sample_rate, self.block_seconds = sample_rate, block_seconds
+        self._file = _open(source, self.name)
+        try:
+            self._check_header(source)
+        except AudioError:
+            self._file.close()
+            raise
+        self.source_rate = self._file.samplerate
+        self.channels = self._file.channels
+
+    def _check_header(self, source: str | Path | bytes) -> None:
+        rate = self._file.samplerate
+        if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+            raise AudioError(
+                f"{self.name}: implausible sample rate {rate} Hz in its header "
+                f"(expected {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz)"
+            )
+        if self._file.format == "WAV" and not isinstance(source, bytes):
+            promised = _wav_data_bytes(Path(source))
+            held = self._file.frames * self._file.channels * _bytes_per_sample(self._file.subtype)
+            if promised is not None and held and promised > held:
+                raise AudioError(
+                    f"{self.name}: truncated: the WAV header promises {_seconds(promised, self._file):.2f} s "
+                    f"of audio, the file holds {_seconds(held, self._file):.2f} s"
+                )
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds from the header (an estimate for mp3)."""
+        return self._file.frames / self._file.samplerate
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        f, rate = self._file, self._file.samplerate
+        resampler = soxr.ResampleStream(rate, self.sample_rate, 1) if rate != self.sample_rate else None
+        block, read = max(1, int(self.block_seconds * rate)), 0
+        while True:
+            try:
+                chunk = f.read(block, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as e:
+                raise AudioError(f"{self.name}: corrupt or truncated data after {read / rate:.2f} s ({e})") from None
+            last = len(chunk) < block
+            if not np.isfinite(chunk).all():
+                bad = read + int(np.flatnonzero(~np.isfinite(chunk).all(axis=1))[0])
+                raise AudioError(f"{self.name}: contains NaN or infinite samples (first at {bad / rate:.3f} s)")
+            read += len(chunk)
+            mono = to_mono_float(chunk)
+            if resampler is not None:
+                mono = resampler.resample_chunk(mono, last=last)
+            if len(mono):
+                yield mono
+            if last:
+                break
+        if read == 0:
+            raise AudioError(f"{self.name}: contains no samples")
+        if read < TRUNCATION_SLACK * f.frames:
+            raise AudioError(
+                f"{self.name}: truncated: the header promises {f.frames / rate:.2f} s, "
+                f"the data ends after {read / rate:.2f} s"
+            )
+
+    def read_all(self) -> np.ndarray:
+        """The whole file as one ``(samples,)`` array."""
+        blocks = list(self)
+        return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> AudioStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _open(source: str | Path | bytes, name: str) -> sf.SoundFile:
+    if isinstance(source, bytes):
+        if not source:
+            raise AudioError(f"{name}: empty file")
+        handle: str | BinaryIO = io.BytesIO(source)
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise AudioError(f"{name}: no such file")
+        if path.is_dir():
+            raise AudioError(f"{name}: is a directory, not an audio file")
+        try:
+            with open(path, "rb") as probe:
+                head = probe.read(64)
+        except PermissionError:
+            raise AudioError(f"{name}: permission denied (cannot read the file)") from None
+        except OSError as e:
+            raise AudioError(f"{name}: cannot read ({e.strerror})") from None
+        if not head:
+            raise AudioError(f"{name}: empty file")
+        handle = str(path)
+    try:
+        return sf.SoundFile(handle)
+    except sf.LibsndfileError as e:
+        raise AudioError(f"{name}: {_why_unreadable(source, e.error_string)}") from None
+    except (OSError, RuntimeError) as e:
+        raise AudioError(f"{name}: cannot read audio ({e})") from None
+
+
+def _why_unreadable(source: str | Path | bytes, error: str) -> str:
+    head = _wav_head(source, 64)
+    if head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE":
+        tag = _wav_format_tag(source)
+        if tag is not None and tag not in (1, 3, 6, 7, 0xFFFE):
+            codec = _WAV_CODECS.get(tag, "unknown")
+            return f"unsupported codec: WAV format tag 0x{tag:04x} ({codec}); convert it to PCM, FLAC, Ogg or MP3"
+    if head[4:8] == b"ftyp":
+        return "unsupported codec: an MP4/M4A (AAC) file; convert it to WAV, FLAC, Ogg or MP3"
+    if "not recognised" in error.lower() or "unknown format" in error.lower():
+        return "not an audio file (format not recognised)"
+    if "malformed" in error.lower():
+        return f"malformed or truncated audio file ({error})"
+    return f"not a readable audio file ({error})"
+
+
+def _riff_chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
+    """``(chunk id, payload offset, declared payload size)`` of a RIFF WAVE header."""
+    pos = 12
+    while pos + 8 <= len(data):
+        cid, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
+        yield cid, pos + 8, size
+        pos += 8 + size + (size & 1)
+
+
+def _wav_head(source: str | Path | bytes, n: int = 65536) -> bytes:
+    if isinstance(source, bytes):
+        return source[:n]
+    with open(source, "rb") as f:
+        return f.read(n)
+
+
+def _wav_format_tag(source: str | Path | bytes) -> int | None:
+    head = _wav_head(source)
+    for cid, off, _ in _riff_chunks(head):
+        if cid == b"fmt " and off + 2 <= len(head):
+            return struct.unpack("<H", head[off : off + 2])[0]
+    return None
+
+
+def _wav_data_bytes(path: Path) -> int | None:
+    """The ``data`` chunk size a WAV header declares (None when unknown or streamed)."""
+    head = _wav_head(path)
+    if head[:4] != b"RIFF":
+        return None
+    for cid, _, size in _riff_chunks(head):
+        if cid == b"data":
+            return None if size in (0, 0xFFFFFFFF) else size
+    return None
+
+
+def _bytes_per_sample(subtype: str) -> int:
+    return {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8,
+            "ULAW": 1, "ALAW": 1}.get(subtype, 0)  # fmt: skip
+
+
+def _seconds(nbytes: int, f: sf.SoundFile) -> float:
+    return nbytes / max(1, _bytes_per_sample(f.subtype) * f.channels) / f.samplerate
+
+
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Read ``path`` as float32 mono at ``sample_rate``: shape ``(samples,)``.
 
-    Raises :class:`AudioError` for a missing, empty, unreadable or non-audio file.
+    Raises :class:`AudioError` for a missing, empty, unreadable, truncated or non-audio file.
     """
-    path = Path(path)
-    if not path.exists():
-        raise AudioError(f"{path}: no such file")
-    if path.is_dir():
-        raise AudioError(f"{path}: is a directory, not an audio file")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: empty file")
-    return _decode(str(path), str(path), sample_rate)
+    with AudioStream(path, str(path), sample_rate) as stream:
+        return stream.read_all()
 
 
 def decode_audio(data: bytes, name: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Like :func:`load_audio` for the bytes of an audio file (e.g. a tar member) named ``name``."""
-    if not data:
-        raise AudioError(f"{name}: empty file")
-    return _decode(io.BytesIO(data), name, sample_rate)
-
-
-def _decode(source: str | io.BytesIO, name: str, sample_rate: int) -> np.ndarray:
-    try:
-        samples, rate = sf.read(source, dtype="float32", always_2d=True)
-    except sf.LibsndfileError as e:
-        raise AudioError(f"{name}: not a readable audio file ({e.error_string})") from None
-    except (OSError, RuntimeError) as e:
-        raise AudioError(f"{name}: cannot read audio ({e})") from None
-    if samples.shape[0] == 0:
-        raise AudioError(f"{name}: contains no samples")
-    if not np.isfinite(samples).all():
-        raise AudioError(f"{name}: contains NaN or infinite samples")
-    return resample(to_mono_float(samples), rate, sample_rate)
+    with AudioStream(data, name, sample_rate) as stream:
+        return stream.read_all()
 
 
 def audio_duration(path: str | Path) -> float:

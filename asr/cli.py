@@ -1,5 +1,5 @@
 """The ``asr`` command: ``asr train``, ``asr decode``, ``asr tune-lm``, ``asr transcribe``,
-``asr average``, ``asr shards``, ``asr lm build|import|eval``.
+``asr export``, ``asr average``, ``asr shards``, ``asr lm build|import|eval``.
 
 Every subcommand exits non-zero with a one-line message naming the bad input.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from asr.audio import AudioError
 from asr.checkpoint import CheckpointError, LoadedModel, load_model
 from asr.config import DecodingConfig, ExperimentConfig, add_config_arguments, config_from_arguments
 from asr.data import ManifestError
+from asr.export import ExportError
 from asr.lm import LMError
 
 if TYPE_CHECKING:
@@ -169,25 +171,123 @@ def cmd_tune_lm(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_transcribe(args: argparse.Namespace) -> int:
-    from asr.audio import load_audio
-    from asr.transcribe import transcribe_arrays
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3")
 
+
+@dataclass(frozen=True)
+class Input:
+    """One thing to transcribe: ``source`` (a path or ``-``), the ``name`` its output file
+    takes (relative, no extension), or the ``problem`` found while listing it."""
+
+    source: str
+    name: str
+    problem: str | None = None
+
+
+def collect_inputs(items: list[str]) -> list[Input]:
+    """Files as given, directories searched recursively for :data:`AUDIO_EXTENSIONS`, glob
+    patterns expanded, ``-`` for stdin; output names made unique."""
+    import glob
+    import os
+
+    found: list[Input] = []
+    for item in items:
+        path = Path(item)
+        if item == "-":
+            found.append(Input("-", "stdin"))
+        elif path.is_dir() and path.suffix.lower() not in AUDIO_EXTENSIONS:
+            before = len(found)
+            for root, dirs, files in os.walk(path):
+                dirs.sort()
+                for entry in sorted(dirs + files):
+                    full = Path(root) / entry
+                    if full.suffix.lower() in AUDIO_EXTENSIONS:
+                        found.append(Input(str(full), str(full.relative_to(path).with_suffix(""))))
+            if len(found) == before:
+                kinds = ", ".join(AUDIO_EXTENSIONS)
+                found.append(Input(item, path.name, f"{item}: no audio files ({kinds}) in this directory"))
+        elif not path.exists() and glob.has_magic(item):
+            matches = sorted(glob.glob(item, recursive=True))
+            found.extend(Input(m, Path(m).stem) for m in matches)
+            if not matches:
+                found.append(Input(item, path.stem, f"{item}: no files match this pattern"))
+        else:
+            found.append(Input(item, path.stem))
+    seen: dict[str, int] = {}
+    for i in found:
+        seen[i.name] = seen.get(i.name, 0) + 1
+    return [Input(i.source, i.name + Path(i.source).suffix, i.problem) if seen[i.name] > 1 else i for i in found]
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    import dataclasses
+    import os
+
+    from asr.config import SegmentConfig
+    from asr.formats import EXTENSIONS, render
+    from asr.transcribe import Transcriber
+
+    inputs = collect_inputs(args.inputs)
+    if args.format in ("srt", "vtt") and len(inputs) > 1 and not args.output_dir:
+        raise AudioError(f"--format {args.format} with {len(inputs)} inputs needs --output-dir (one file each)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     loaded = load_model(args.model, _device(args.device))
-    decoder = decoder_from_arguments(args, loaded)
-    failures = 0
-    for path in args.files:
+    if args.int8:
+        from asr.export import quantize_int8
+
+        loaded = quantize_int8(loaded)
+    decoder = decoder_from_arguments(args, loaded, force=args.n_best > 1)
+    if decoder is not None and args.n_best > 1:
+        decoder = decoder.with_options(n_best=args.n_best)
+    segment = dataclasses.replace(SegmentConfig(), max_seconds=args.max_segment, min_silence=args.min_silence)
+    settings = {"model": str(args.model), "device": _device(args.device), "int8": args.int8}
+    transcriber = Transcriber(loaded, decoder, segment, args.batch_size, settings)
+    failures: list[str] = []
+    for item in inputs:
         try:
-            audio = load_audio(path, loaded.config.features.sample_rate)
+            if item.problem:
+                raise AudioError(item.problem)
+            if item.source == "-":
+                result = transcriber.transcribe(sys.stdin.buffer.read(), name="<stdin>")
+            else:
+                result = transcriber.transcribe(item.source)
         except AudioError as e:
-            print(f"error: {e}", file=sys.stderr)
-            failures += 1
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            failures.append(str(e))
             continue
-        text = transcribe_arrays(loaded, [audio], decoder)[0]
-        print(f"{path}\t{text}" if args.with_names else text, flush=True)
+        text = render(result, args.format, item.source)
+        if args.output_dir:
+            out = args.output_dir / (item.name + EXTENSIONS[args.format])
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(out.name + ".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, out)
+        elif args.format == "text" and args.with_names:
+            print(f"{item.source}\t{text}", end="", flush=True)
+        else:
+            print(text, end="", flush=True)
     if failures:
-        print(f"error: {failures} of {len(args.files)} files could not be transcribed", file=sys.stderr)
+        print(f"error: {len(failures)} of {len(inputs)} inputs could not be transcribed:", file=sys.stderr)
+        for message in failures:
+            print(f"  {message}", file=sys.stderr)
+    elif args.output_dir:
+        print(f"wrote {len(inputs)} {args.format} files to {args.output_dir}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from asr.export import export, quantize_int8
+
+    loaded = load_model(args.model, "cpu")
+    if args.int8:
+        loaded = quantize_int8(loaded)
+    out = export(loaded, args.out, args.format)
+    size = out.stat().st_size / 1e6
+    print(f"wrote {out} ({args.format}{', int8' if args.int8 else ''}, {size:.1f} MB): "
+          "waveforms (batch, samples) float32 16 kHz + lengths (batch,) -> log_probs (batch, frames, vocab) "
+          "+ out_lengths (batch,); metadata JSON under 'asr.json'")  # fmt: skip
+    return 0
 
 
 def cmd_average(args: argparse.Namespace) -> int:
@@ -277,13 +377,29 @@ def build_parser() -> argparse.ArgumentParser:
     add_decoding_arguments(p)
     p.set_defaults(func=cmd_tune_lm)
 
-    p = sub.add_parser("transcribe", help="transcribe audio files, one transcript per line")
+    p = sub.add_parser("transcribe", help="transcribe audio files of any length (text, JSON, SRT, VTT)")
     p.add_argument("--model", type=Path, required=True, help="checkpoint (.pt)")
-    p.add_argument("files", nargs="+", help="audio files (wav/flac/ogg/mp3, any rate/channels)")
-    p.add_argument("--with-names", action="store_true", help="prefix each line with the file name and a tab")
+    p.add_argument("inputs", nargs="+", help="audio files (wav/flac/ogg/mp3, any rate/channels), directories "
+                   "(searched recursively), glob patterns, or - for stdin")  # fmt: skip
+    p.add_argument("--format", choices=("text", "json", "srt", "vtt"), default="text", help="output format")
+    p.add_argument("--output-dir", "-o", type=Path, help="one result file per input here (default: stdout)")
+    p.add_argument("--with-names", action="store_true", help="text on stdout: input, a tab, the text")
+    p.add_argument("--n-best", type=int, default=1, help="alternatives per segment in JSON (implies beam search)")
+    p.add_argument("--batch-size", type=int, default=8, help="segments per forward pass")
+    p.add_argument("--max-segment", type=float, default=20.0, help="longest segment in seconds (long speech is cut)")
+    p.add_argument("--min-silence", type=float, default=0.4, help="pause (seconds) that ends a segment")
+    p.add_argument("--int8", action="store_true", help="dynamic int8 quantization of LSTMs and linear layers (CPU)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     p.add_argument("--device", default="auto")
     add_decoding_arguments(p)
     p.set_defaults(func=cmd_transcribe)
+
+    p = sub.add_parser("export", help="features + acoustic model as one TorchScript or ONNX graph")
+    p.add_argument("--model", type=Path, required=True, help="checkpoint (.pt)")
+    p.add_argument("--format", choices=("torchscript", "onnx"), default="torchscript")
+    p.add_argument("--out", type=Path, required=True, help="output file (.pt for TorchScript, .onnx)")
+    p.add_argument("--int8", action="store_true", help="dynamic int8 LSTMs and linear layers (TorchScript only)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("average", help="average the weights of checkpoints (e.g. the last epochs) into one")
     p.add_argument("checkpoints", type=Path, nargs="+", help="checkpoints of one training config (or, with --last, "
@@ -322,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (AudioError, CheckpointError, ManifestError, LMError) as e:
+    except (AudioError, CheckpointError, ManifestError, LMError, ExportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

@@ -168,6 +168,37 @@ class DecodingConfig:
 
 
 @dataclass(frozen=True)
+class SegmentConfig:
+    """Splitting long audio for transcription (``asr.segment.Segmenter``), times in seconds.
+
+    A frame (10 ms) is speech when its energy is above ``floor_db`` (dBFS), ``margin_db``
+    above the tracked noise floor, and within ``range_db`` of the tracked speech peak.
+    A pause of ``min_silence`` ends a segment (``pad`` of it kept at each side); speech
+    longer than ``max_seconds`` is cut at its quietest frame in the last ``search`` seconds,
+    the two segments overlapping by ``overlap`` and each word kept by the one that owns
+    its midpoint. Stretches with less than ``min_speech`` of speech are dropped as noise.
+    """
+
+    max_seconds: float = 20.0
+    min_silence: float = 0.4
+    pad: float = 0.15
+    overlap: float = 1.0
+    search: float = 5.0
+    floor_db: float = -60.0
+    margin_db: float = 10.0
+    range_db: float = 40.0
+    min_speech: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0 < self.overlap + self.search < self.max_seconds:
+            raise ValueError(
+                f"segment.max_seconds {self.max_seconds} must exceed overlap + search ({self.overlap + self.search})"
+            )
+        if self.min_silence <= 0 or self.pad < 0 or self.overlap < 0:
+            raise ValueError("segment.min_silence must be positive, pad and overlap not negative")
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """Everything ``asr train`` needs; stored whole in each checkpoint."""
 

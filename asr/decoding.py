@@ -45,6 +45,44 @@ def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor, vocab: Vocabul
     return [" ".join(vocab.decode(ids).split()) for ids in greedy_ids(log_probs, lengths, vocab.blank)]
 
 
+def greedy_hypothesis(log_probs: np.ndarray | torch.Tensor, vocab: Vocabulary, seconds_per_frame: float) -> Hypothesis:
+    """The best path of one utterance's ``log_probs (T, V)`` as a :class:`Hypothesis` with
+    word times (a word spans its characters' argmax runs) and confidences (the geometric mean
+    over its characters of their best posterior), like the beam search's."""
+    x = torch.as_tensor(log_probs).float()
+    best, ids = x.max(-1)
+    words: list[Word] = []
+    chars: list[str] = []
+    start = end = 0
+    logp = 0.0
+
+    def flush() -> None:
+        if chars:
+            conf = float(np.exp(logp / len(chars)))
+            words.append(Word("".join(chars), start * seconds_per_frame, end * seconds_per_frame, conf))
+
+    ids_list, best_list = ids.tolist(), best.tolist()
+    t = 0
+    while t < len(ids_list):
+        token, run_end, peak = ids_list[t], t + 1, best_list[t]
+        while run_end < len(ids_list) and ids_list[run_end] == token:
+            peak = max(peak, best_list[run_end])
+            run_end += 1
+        symbol = vocab.symbols[token] if token != vocab.blank else ""
+        if symbol == " ":
+            flush()
+            chars, logp = [], 0.0
+        elif symbol:
+            if not chars:
+                start = t
+            chars.append(symbol)
+            logp, end = logp + peak, run_end
+        t = run_end
+    flush()
+    score = float(best.sum())
+    return Hypothesis(" ".join(w.word for w in words), score, score, tuple(words))
+
+
 # ----------------------------------------------------------------------------- beam search
 
 

@@ -1,23 +1,49 @@
-"""Inference: waveforms, files and manifests in, transcripts out (greedy CTC decoding, or a
-:class:`~asr.decoding.BeamSearchDecoder` when one is given)."""
+"""Inference: files, streams, arrays and manifests in; transcripts with word times out.
+
+The Python API::
+
+    import asr
+    model = asr.load_model("exp/bilstm/best.pt")                  # greedy decoding
+    model = asr.load_model("exp/bilstm/best.pt", lm="data/lm")    # beam search + LM
+    result = model.transcribe("meeting.flac")                     # or a float array, or bytes
+    result.text, result.words[0].start, result.segments
+
+Audio of any length is read block by block and split at pauses by
+:class:`asr.segment.Segmenter`; segments go through the model in batches of ``batch_size``,
+so memory does not grow with the file. Word times are absolute seconds.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from asr.audio import load_audio
+from asr.audio import SAMPLE_RATE, AudioError, AudioStream, load_audio, resample
 from asr.checkpoint import LoadedModel
+from asr.checkpoint import load_model as load_checkpoint
+from asr.config import DecodingConfig, SegmentConfig
 from asr.data import AudioDataset, BucketingBatchSampler, Utterance, collate, read_manifest
-from asr.decoding import BeamSearchDecoder, greedy_decode
+from asr.decoding import BeamSearchDecoder, Hypothesis, Word, greedy_decode, greedy_hypothesis
+from asr.segment import Segment, Segmenter
+
+ARRAY_BLOCK = 30 * SAMPLE_RATE  # arrays are segmented in blocks of this many samples
 
 
 def seconds_per_frame(loaded: LoadedModel) -> float:
     """Duration of one output (CTC) frame of the model, in seconds."""
     return loaded.config.model.output_hop * loaded.config.features.hop_ms / 1000
+
+
+def min_samples(loaded: LoadedModel) -> int:
+    """The shortest input (samples) that gives the model one feature frame."""
+    f = loaded.config.features
+    return round(f.win_ms * f.sample_rate / 1000)
 
 
 @torch.no_grad()
@@ -30,28 +56,225 @@ def log_probs_of(
     return loaded.model(feats, frames)
 
 
-def _texts(loaded: LoadedModel, posteriors: Sequence[np.ndarray], decoder: BeamSearchDecoder | None, workers: int):
+def posteriors_of(loaded: LoadedModel, audios: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """``log_probs (T_i, V)`` (float32) of 16 kHz mono arrays, run as one padded batch."""
+    batch = collate([(torch.from_numpy(np.asarray(a, dtype=np.float32)), torch.zeros(0), "") for a in audios])
+    log_probs, lengths = log_probs_of(loaded, batch.waveforms, batch.audio_lengths)
+    return [log_probs[i, : int(n)].float().cpu().numpy() for i, n in enumerate(lengths)]
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    """One segment's words (those it owns), its span and its n-best ``(text, score)`` list."""
+
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...]
+    nbest: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A file's (or array's) transcript: ``text``, ``words`` with absolute times in seconds,
+    the ``segments`` it was decoded in, its ``duration`` and the ``settings`` used."""
+
+    text: str
+    words: tuple[Word, ...]
+    segments: tuple[SegmentResult, ...]
+    duration: float
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class Transcriber:
+    """A loaded model with its decoding settings; see the module docstring.
+
+    ``decoder`` None means greedy decoding. ``segment`` sets how long audio is split;
+    ``batch_size`` is the number of segments per forward pass.
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        decoder: BeamSearchDecoder | None = None,
+        segment: SegmentConfig | None = None,
+        batch_size: int = 8,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size {batch_size} must be at least 1")
+        self.loaded, self.decoder, self.batch_size = loaded, decoder, batch_size
+        self.segment = segment or SegmentConfig()
+        self.settings = {
+            **(settings or {}),
+            "decoding": _decoding_settings(decoder),
+            "segment": dataclasses.asdict(self.segment),
+            "batch_size": batch_size,
+        }
+
+    @property
+    def sample_rate(self) -> int:
+        return self.loaded.config.features.sample_rate
+
+    def transcribe(
+        self, audio: str | Path | bytes | np.ndarray, sample_rate: int = SAMPLE_RATE, name: str | None = None
+    ) -> Transcript:
+        """Transcribe a file path, the bytes of a file, or a float array ``(samples,)`` (or
+        ``(samples, channels)``) at ``sample_rate``. Raises :class:`~asr.audio.AudioError`
+        naming ``name`` (default: the path) for unreadable audio, audio too short for one
+        feature frame, or audio with no speech in it."""
+        if isinstance(audio, np.ndarray):
+            name = name or "<array>"
+            blocks = _array_blocks(audio, sample_rate, self.sample_rate)
+            return self._transcribe_blocks(blocks, name)
+        with AudioStream(audio, name, self.sample_rate) as stream:
+            return self._transcribe_blocks(iter(stream), stream.name)
+
+    def _transcribe_blocks(self, blocks: Iterator[np.ndarray], name: str) -> Transcript:
+        segmenter = Segmenter(self.segment, self.sample_rate)
+        total = [0]
+
+        def segments() -> Iterator[Segment]:
+            for block in blocks:
+                total[0] += len(block)
+                yield from segmenter.push(block)
+            yield from segmenter.finish()
+
+        results = list(self.transcribe_segments(segments()))
+        duration = total[0] / self.sample_rate
+        if total[0] < min_samples(self.loaded):
+            raise AudioError(
+                f"{name}: too short: {duration:.3f} s of audio "
+                f"(at least {min_samples(self.loaded) / self.sample_rate:.3f} s needed)"
+            )
+        if not results:
+            if segmenter.speech_seconds == 0:
+                raise AudioError(
+                    f"{name}: no speech: all {duration:.2f} s are silence "
+                    f"(below {self.segment.floor_db:g} dBFS or the noise floor)"
+                )
+            raise AudioError(
+                f"{name}: no speech: nothing left after trimming silence and noise "
+                f"({segmenter.speech_seconds:.2f} s above the threshold, "
+                f"under the {self.segment.min_speech:g} s minimum)"
+            )
+        words = tuple(w for r in results for w in r.words)
+        return Transcript(" ".join(w.word for w in words), words, tuple(results), duration, self.settings)
+
+    def transcribe_segments(self, segments: Iterable[Segment]) -> Iterator[SegmentResult]:
+        """Decode segments in batches of ``batch_size``; words shifted to absolute times and
+        kept only by the segment that owns them."""
+        batch: list[Segment] = []
+        for seg in segments:
+            batch.append(seg)
+            if len(batch) == self.batch_size:
+                yield from self._decode_batch(batch)
+                batch = []
+        if batch:
+            yield from self._decode_batch(batch)
+
+    def _decode_batch(self, batch: list[Segment]) -> Iterator[SegmentResult]:
+        posteriors = posteriors_of(self.loaded, [s.audio for s in batch])
+        spf = seconds_per_frame(self.loaded)
+        for seg, post in zip(batch, posteriors, strict=True):
+            if self.decoder is None:
+                nbest = [greedy_hypothesis(post, self.loaded.vocab, spf)]
+            else:
+                nbest = self.decoder.decode(post)
+            yield _segment_result(seg, nbest)
+
+
+def _segment_result(seg: Segment, nbest: list[Hypothesis]) -> SegmentResult:
+    shifted = (dataclasses.replace(w, start=w.start + seg.start, end=w.end + seg.start) for w in nbest[0].words)
+    words = tuple(w for w in shifted if seg.owns(w.start, w.end))
+    alternatives = tuple((h.text, h.score) for h in nbest) if len(nbest) > 1 else ()
+    return SegmentResult(seg.start, seg.end, " ".join(w.word for w in words), words, alternatives)
+
+
+def _array_blocks(audio: np.ndarray, rate: int, target: int) -> Iterator[np.ndarray]:
+    from asr.audio import to_mono_float
+
+    mono = to_mono_float(np.asarray(audio))
+    if not np.isfinite(mono).all():
+        raise AudioError("<array>: contains NaN or infinite samples")
+    mono = resample(mono, rate, target)
+    for i in range(0, len(mono), ARRAY_BLOCK):
+        yield mono[i : i + ARRAY_BLOCK]
+
+
+def _decoding_settings(decoder: BeamSearchDecoder | None) -> dict[str, Any]:
     if decoder is None:
-        return [greedy_decode(torch.from_numpy(x)[None], torch.tensor([len(x)]), loaded.vocab)[0] for x in posteriors]
-    return [nbest[0].text for nbest in decoder.decode_batch(list(posteriors), workers=workers)]
+        return {"method": "greedy"}
+    lm = getattr(decoder.lm, "path", None)
+    return {
+        "method": "beam",
+        **dataclasses.asdict(decoder.config),
+        "lexicon": decoder.lexicon_mode,
+        "lm": str(lm) if lm is not None else None,
+        "hotwords": [list(h) for h in decoder.hotwords],
+    }
+
+
+def load_model(
+    path: str | Path,
+    device: str = "auto",
+    lm: str | Path | None = None,
+    decoding: DecodingConfig | None = None,
+    hotwords: Sequence[tuple[str, float]] = (),
+    segment: SegmentConfig | None = None,
+    batch_size: int = 8,
+    int8: bool = False,
+) -> Transcriber:
+    """A :class:`Transcriber` for the checkpoint at ``path``: greedy decoding, or beam search
+    when ``lm``, ``decoding`` or ``hotwords`` are given (``decoding`` defaults to
+    :class:`~asr.config.DecodingConfig`). ``int8``: dynamically quantized LSTMs and linear
+    layers (CPU). Raises :class:`~asr.checkpoint.CheckpointError` for a bad checkpoint."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    loaded = load_checkpoint(path, device)
+    if int8:
+        from asr.export import quantize_int8
+
+        loaded = quantize_int8(loaded)
+    decoder = None
+    if lm is not None or decoding is not None or hotwords:
+        from asr.lm import KenLM
+
+        decoder = BeamSearchDecoder(
+            loaded.vocab, decoding, KenLM(lm) if lm is not None else None, hotwords, seconds_per_frame(loaded)
+        )
+    settings = {"model": str(path), "device": device, "int8": int8}
+    return Transcriber(loaded, decoder, segment, batch_size, settings)
+
+
+# ----------------------------------------------------------------------------- manifests
 
 
 def transcribe_arrays(
     loaded: LoadedModel, audios: Sequence[np.ndarray], decoder: BeamSearchDecoder | None = None
 ) -> list[str]:
-    """Transcripts of 16 kHz mono float arrays ``(samples,)``, run as one padded batch."""
-    batch = collate([(torch.from_numpy(np.asarray(a, dtype=np.float32)), torch.zeros(0), "") for a in audios])
-    log_probs, lengths = log_probs_of(loaded, batch.waveforms, batch.audio_lengths)
-    posteriors = [log_probs[i, : int(n)].float().cpu().numpy() for i, n in enumerate(lengths)]
-    return _texts(loaded, posteriors, decoder, 1)
+    """Transcripts of whole 16 kHz mono float arrays ``(samples,)`` (no segmentation), one batch."""
+    return _texts(loaded, posteriors_of(loaded, audios), decoder, 1)
 
 
 def transcribe_files(
     loaded: LoadedModel, paths: Sequence[str | Path], decoder: BeamSearchDecoder | None = None
 ) -> list[str]:
-    """One transcript per file; raises :class:`~asr.audio.AudioError` naming a bad file."""
+    """One transcript per (short) file, unsegmented; raises :class:`AudioError` naming a bad file."""
     rate = loaded.config.features.sample_rate
     return [transcribe_arrays(loaded, [load_audio(p, rate)], decoder)[0] for p in paths]
+
+
+def _texts(loaded: LoadedModel, posteriors: Sequence[np.ndarray], decoder: BeamSearchDecoder | None, workers: int):
+    if decoder is None:
+        return [greedy_decode(torch.from_numpy(x)[None], torch.tensor([len(x)]), loaded.vocab)[0] for x in posteriors]
+    return [nbest[0].text for nbest in decoder.decode_batch(list(posteriors), workers=workers)]
 
 
 def manifest_posteriors(

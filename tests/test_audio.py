@@ -47,7 +47,7 @@ def test_missing_file_error_names_file(tmp_path: Path) -> None:
 def test_non_audio_file_error(tmp_path: Path) -> None:
     bad = tmp_path / "notes.wav"
     bad.write_text("this is not audio")
-    with pytest.raises(AudioError, match=r"notes\.wav: not a readable audio file"):
+    with pytest.raises(AudioError, match=r"notes\.wav: not an audio file \(format not recognised\)"):
         load_audio(bad)
 
 

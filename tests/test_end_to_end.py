@@ -55,7 +55,7 @@ def test_cli_errors_name_the_file(overfit_checkpoint: Path, fixtures_manifest: P
     assert result.returncode == 1
     assert result.stdout == "hello world\n"  # good files are still transcribed
     assert f"{tmp_path / 'missing.wav'}: no such file" in result.stderr
-    assert f"{tmp_path / 'text.wav'}: not a readable audio file" in result.stderr
+    assert f"{tmp_path / 'text.wav'}: not an audio file" in result.stderr
     result = _asr("transcribe", "--model", str(tmp_path / "text.wav"), str(good))
     assert result.returncode == 1 and "text.wav: not a readable checkpoint" in result.stderr
     result = _asr("decode", "--model", str(overfit_checkpoint), "--manifest", str(tmp_path / "none.jsonl"))
