@@ -30,10 +30,11 @@ test: setup
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 bench: setup  # needs the demo's model and LM (make demo)
-	$(PY) -m pip install -q -e '.[test,bench]' && $(PY) -m pip install -q --no-deps 'pyctcdecode==0.5.0'
+	$(PY) -m pip install -q -e '.[test,export,bench]' && $(PY) -m pip install -q --no-deps 'pyctcdecode==0.5.0'
 	$(PY) bench/lstm_layers.py
 	$(PY) bench/decoding.py
 	$(PY) bench/training.py
+	$(PY) bench/transcribe.py
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
