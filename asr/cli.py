@@ -1,5 +1,5 @@
 """The ``asr`` command: ``asr train``, ``asr decode``, ``asr tune-lm``, ``asr transcribe``,
-``asr export``, ``asr average``, ``asr shards``, ``asr lm build|import|eval``.
+``asr stream``, ``asr export``, ``asr average``, ``asr shards``, ``asr lm build|import|eval``.
 
 Every subcommand exits non-zero with a one-line message naming the bad input.
 """
@@ -276,6 +276,53 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_stream(args: argparse.Namespace) -> int:
+    from asr.streaming import StreamingRecognizer, file_chunks, input_devices, microphone_chunks
+
+    if args.list_devices:
+        print(input_devices())
+        return 0
+    if (args.file is None) == (not args.mic):
+        raise AudioError("give one source: --file PATH or --mic")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    loaded = load_model(args.model, _device(args.device))
+    decoder = decoder_from_arguments(args, loaded)
+    try:
+        recognizer = StreamingRecognizer(loaded, decoder, args.endpoint)
+    except ValueError as e:
+        raise CheckpointError(f"{args.model}: {e}") from None
+    rate, chunk = loaded.config.features.sample_rate, round(args.chunk_ms * loaded.config.features.sample_rate / 1000)
+    if args.mic:
+        source = microphone_chunks(chunk, _device_id(args.input_device), rate)
+    else:
+        source = file_chunks(args.file, chunk, args.realtime, rate)
+    live = sys.stdout.isatty()
+
+    def show(final: str | None = None, partial: str = "") -> None:
+        if final is not None:
+            print(("\r\033[K" if live else "") + final, flush=True)
+        elif live:
+            print("\r\033[K" + partial[-150:], end="", flush=True)
+
+    try:
+        for piece in source:
+            for result in recognizer.accept(piece):
+                if result.text:
+                    show(result.text)
+            show(partial=recognizer.partial())
+    except KeyboardInterrupt:
+        pass  # Ctrl-C: close the utterance that is open
+    last = recognizer.finalize()
+    if last.text or live:
+        show(last.text)
+    return 0
+
+
+def _device_id(name: str | None) -> int | str | None:
+    return int(name) if name is not None and name.isdigit() else name
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from asr.export import export, quantize_int8
 
@@ -393,6 +440,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     add_decoding_arguments(p)
     p.set_defaults(func=cmd_transcribe)
+
+    p = sub.add_parser("stream", help="live recognition with a unidirectional model: microphone or file")
+    p.add_argument("--model", type=Path, required=True, help="unidirectional (streaming) checkpoint (.pt)")
+    p.add_argument("--file", help="feed this audio file through the streaming path")
+    p.add_argument("--realtime", action="store_true", help="with --file: at real-time pace, as a microphone would")
+    p.add_argument("--mic", action="store_true", help="capture the default input device (sounddevice/PortAudio)")
+    p.add_argument("--input-device", help="input device number or name (see --list-devices)")
+    p.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
+    p.add_argument("--chunk-ms", type=float, default=100.0, help="audio per step in ms (default 100)")
+    p.add_argument("--endpoint", type=float, default=0.8, help="seconds of trailing silence that end an utterance")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--device", default="cpu")
+    add_decoding_arguments(p)
+    p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("export", help="features + acoustic model as one TorchScript or ONNX graph")
     p.add_argument("--model", type=Path, required=True, help="checkpoint (.pt)")

@@ -43,6 +43,30 @@ class Segment:
         return self.keep_from <= (start + end) / 2 < self.keep_until
 
 
+def frame_db(frames: np.ndarray) -> list[float]:
+    """Energy in dBFS of each row of ``frames (n, samples_per_frame)``."""
+    return (10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)).tolist()
+
+
+class SpeechDetector:
+    """Frame-by-frame speech decision (``detector(db) -> bool``) with the thresholds of
+    :class:`~asr.config.SegmentConfig`: above ``floor_db``, ``margin_db`` over a noise floor
+    that follows quieter frames at once and climbs 1 dB/s, and within ``range_db`` of a
+    speech peak that follows louder frames at once and falls 1 dB/s."""
+
+    def __init__(self, cfg: SegmentConfig) -> None:
+        self.cfg = cfg
+        self.noise: float | None = None
+        self.peak: float | None = None
+
+    def __call__(self, db: float) -> bool:
+        c = self.cfg
+        # the floor starts at floor_db (a file may start mid-word) and climbs only slowly
+        self.noise = min(db, (c.floor_db if self.noise is None else self.noise) + NOISE_RISE_DB)
+        self.peak = db if self.peak is None else max(db, self.peak - PEAK_FALL_DB)
+        return db > max(c.floor_db, self.noise + c.margin_db, self.peak - c.range_db)
+
+
 class Segmenter:
     """Streaming segmentation: ``push(samples)`` → finished segments; ``finish()`` → the rest.
 
@@ -65,8 +89,7 @@ class Segmenter:
         self.energy: list[float] = []  # dB of the open segment's frames, from frame e0 on
         self.speech: list[bool] = []  # and whether each is speech
         self.e0 = 0
-        self.noise: float | None = None
-        self.peak: float | None = None
+        self.detector = SpeechDetector(cfg)
         self.seg_start: int | None = None  # absolute sample where the open segment starts
         self.keep_from = -math.inf
         self.last_speech = 0  # last speech frame of the open segment
@@ -86,7 +109,7 @@ class Segmenter:
             return out
         first = self.frames * self.hop - self.buf_start
         frames = self.buf[first : first + (end_frame - self.frames) * self.hop].reshape(-1, self.hop)
-        for db in (10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)).tolist():
+        for db in frame_db(frames):
             if (seg := self._frame(db)) is not None:
                 out.append(seg)
             self.frames += 1
@@ -104,15 +127,8 @@ class Segmenter:
 
     # ------------------------------------------------------------------------- internals
 
-    def _is_speech(self, db: float) -> bool:
-        c = self.cfg
-        # the floor starts at floor_db (a file may start mid-word) and climbs only slowly
-        self.noise = min(db, (c.floor_db if self.noise is None else self.noise) + NOISE_RISE_DB)
-        self.peak = db if self.peak is None else max(db, self.peak - PEAK_FALL_DB)
-        return db > max(c.floor_db, self.noise + c.margin_db, self.peak - c.range_db)
-
     def _frame(self, db: float) -> Segment | None:
-        f, speech = self.frames, self._is_speech(db)
+        f, speech = self.frames, self.detector(db)
         self.speech_frames += speech
         if self.seg_start is None:
             if not speech:

@@ -37,9 +37,10 @@ def tiny_config(out_dir: Path, manifest: Path, **train: object) -> ExperimentCon
 
 
 PADDINGS = ((0.15, 0.15), (0.3, 0.05), (0.05, 0.4))  # seconds of digital silence before, after
+ODD_PADDINGS = ((0.0731, 0.2), (0.2219, 0.1))  # not whole 10 ms frames
 
 
-def padded_fixtures(folder: Path, manifest: Path) -> Path:
+def padded_fixtures(folder: Path, manifest: Path, paddings: tuple[tuple[float, float], ...] = PADDINGS) -> Path:
     """The fixture clips plus copies with silence added at each end (:data:`PADDINGS`), so
     the memorizing model also reads them as a segmenter or a stream cuts them."""
     import json
@@ -49,7 +50,7 @@ def padded_fixtures(folder: Path, manifest: Path) -> Path:
 
     lines = manifest.read_text().splitlines()
     out = [json.dumps({**json.loads(line), "audio": str(FIXTURES / json.loads(line)["audio"])}) for line in lines]
-    for before, after in PADDINGS:
+    for before, after in paddings:
         for line in lines:
             utt = json.loads(line)
             audio, rate = sf.read(FIXTURES / utt["audio"], dtype="float32")
@@ -85,3 +86,24 @@ def robust_checkpoint(tmp_path_factory: pytest.TempPathFactory, fixtures_manifes
     cfg = tiny_config(out, fixtures_manifest)
     train_manifest = padded_fixtures(out, fixtures_manifest)
     return train(replace(cfg, train=replace(cfg.train, train_manifest=str(train_manifest), batch_seconds=40.0)))
+
+
+@pytest.fixture(scope="session")
+def streaming_checkpoint(tmp_path_factory: pytest.TempPathFactory, fixtures_manifest: Path) -> Path:
+    """A unidirectional model (lookahead 6 frames, global CMVN) memorizing the clips, with silence too
+    (with 2 frames of lookahead it cannot tell the clips apart early enough after silence)."""
+    from dataclasses import replace
+
+    from asr.train import train
+
+    out = tmp_path_factory.mktemp("streaming")
+    cfg = tiny_config(out, fixtures_manifest, epochs=100)
+    train_manifest = padded_fixtures(out, fixtures_manifest, PADDINGS + ODD_PADDINGS)
+    return train(
+        replace(
+            cfg,
+            features=replace(cfg.features, normalize="global"),
+            model=replace(cfg.model, bidirectional=False, lookahead=6, hidden_size=128),
+            train=replace(cfg.train, train_manifest=str(train_manifest), batch_seconds=8.0),
+        )
+    )

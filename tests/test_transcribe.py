@@ -335,3 +335,53 @@ def test_directory_with_bad_files(robust_checkpoint: Path, world_readable_dir: P
     written = {str(p.relative_to(out).with_suffix("")): json.loads(p.read_text()) for p in out.rglob("*.json")}
     assert {k: v["text"] for k, v in written.items()} == expected
     assert not list(out.rglob("*.tmp"))
+
+
+# ----------------------------------------------------------------------------- CLI inputs and outputs
+
+
+def _asr(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "asr.cli", *args]
+    return subprocess.run(command, capture_output=True, input=stdin, timeout=300)
+
+
+def test_cli_stdin_glob_and_subtitles_on_stdout(robust_checkpoint: Path, tmp_path: Path) -> None:
+    long = tmp_path / "long.wav"
+    sf.write(long, concatenate(clips(), gap=1.2), 16000)
+    result = _asr("transcribe", "--model", str(robust_checkpoint), "-", "--format", "srt", stdin=long.read_bytes())
+    assert result.returncode == 0, result.stderr.decode()
+    srt = result.stdout.decode()
+    assert srt.startswith("1\n00:00:00,") and "good morning" in srt and srt.count(" --> ") == 4
+    for i in range(2):
+        shutil.copy(FIXTURES / f"utt{i}.wav", tmp_path / f"clip{i}.wav")
+    result = _asr("transcribe", "--model", str(robust_checkpoint), str(tmp_path / "clip*.wav"), "--with-names")
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode() == f"{tmp_path}/clip0.wav\thello world\n{tmp_path}/clip1.wav\topen the door\n"
+    result = _asr("transcribe", "--model", str(robust_checkpoint), str(tmp_path / "nothing*.wav"), str(long))
+    assert result.returncode == 1 and result.stdout.decode() == " ".join(TEXTS) + "\n"
+    assert "nothing*.wav: no files match this pattern" in result.stderr.decode()
+    result = _asr("transcribe", "--model", str(robust_checkpoint), str(long), str(long), "--format", "vtt")
+    assert result.returncode == 1 and "needs --output-dir" in result.stderr.decode()  # two inputs, one VTT stream
+
+
+def test_cli_nbest_json(robust_checkpoint: Path, tmp_path: Path) -> None:
+    result = _asr("transcribe", "--model", str(robust_checkpoint), str(FIXTURES / "utt2.wav"), "--format", "json",
+                  "--n-best", "3", "--beam", "8")  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode()
+    doc = json.loads(result.stdout)
+    assert doc["text"] == "the cat sat" and doc["settings"]["decoding"]["beam_size"] == 8
+    nbest = doc["segments"][0]["nbest"]
+    assert len(nbest) == 3 and nbest[0]["text"] == "the cat sat"
+    assert nbest[0]["score"] >= nbest[1]["score"] >= nbest[2]["score"]
+
+
+def test_cli_corrupt_and_foreign_models(tmp_path: Path) -> None:
+    import torch
+
+    junk, foreign = tmp_path / "junk.pt", tmp_path / "foreign.pt"
+    junk.write_bytes(b"\x00garbage" * 100)
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
+    for model, message in ((junk, "not a readable checkpoint"), (foreign, "not an asr checkpoint")):
+        result = _asr("transcribe", "--model", str(model), str(FIXTURES / "utt0.wav"))
+        assert result.returncode == 1
+        assert f"{model}: {message}" in result.stderr.decode()

@@ -1,0 +1,124 @@
+"""Streaming recognition: chunked outputs equal offline ones, partial results, endpointing,
+and ``asr stream --file``."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from asr.checkpoint import build, load_model
+from asr.config import ExperimentConfig, FeatureConfig, ModelConfig
+from asr.decoding import greedy_hypothesis
+from asr.streaming import StreamingRecognizer
+from asr.transcribe import log_probs_of, seconds_per_frame
+from tests.test_transcribe import TEXTS, clips, concatenate
+
+CHUNKS = (160, 480, 1600, 4000, 16000)  # 10 ms to 1 s
+
+
+def offline(loaded, audio: np.ndarray) -> torch.Tensor:
+    log_probs, n = log_probs_of(loaded, torch.from_numpy(audio)[None], torch.tensor([len(audio)]))
+    return log_probs[0, : int(n)]
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        ModelConfig(hidden_size=48, num_layers=2, bidirectional=False, lookahead=3, dropout=0.0),
+        ModelConfig(
+            hidden_size=48, num_layers=2, bidirectional=False, lookahead=0, dropout=0.0, conv_layers=3, output_frames=2
+        ),
+    ],
+)
+def test_chunked_log_probs_equal_offline(model: ModelConfig) -> None:
+    torch.manual_seed(0)
+    loaded = build(ExperimentConfig(features=FeatureConfig(normalize="global"), model=model))
+    loaded.model.eval()
+    audio = concatenate(clips(), gap=0.3)
+    want = offline(loaded, audio)
+    for chunk in CHUNKS:
+        rec = StreamingRecognizer(loaded, endpoint_silence=0)
+        for i in range(0, len(audio), chunk):
+            rec.accept(audio[i : i + chunk])
+        tail, state = rec._advance(end=True)
+        rec._commit(tail, state)
+        got = torch.cat(rec.log_probs)
+        assert got.shape == want.shape, chunk
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
+
+
+def test_greedy_streaming_equals_offline_word_for_word(streaming_checkpoint: Path) -> None:
+    loaded = load_model(streaming_checkpoint)
+    spf = seconds_per_frame(loaded)
+    audios = [*clips(), concatenate(clips(), gap=0.5)]  # (the model learnt one clip at a time)
+    for n, audio in enumerate(audios):
+        want = greedy_hypothesis(offline(loaded, audio), loaded.vocab, spf)
+        if n < 4:
+            assert want.text == TEXTS[n]
+        for chunk in CHUNKS:
+            rec = StreamingRecognizer(loaded, endpoint_silence=0)
+            for i in range(0, len(audio), chunk):
+                rec.accept(audio[i : i + chunk])
+            got = rec.finalize()
+            assert got.text == want.text, (n, chunk)
+            assert [(w.word, round(w.start, 3)) for w in got.words] == [(w.word, round(w.start, 3)) for w in want.words]
+
+
+def test_partial_includes_all_audio_fed(streaming_checkpoint: Path) -> None:
+    loaded = load_model(streaming_checkpoint)
+    first, second = clips()[0], clips()[1]
+    rec = StreamingRecognizer(loaded, endpoint_silence=0)
+    partials = []
+    for i in range(0, len(first), 800):
+        rec.accept(first[i : i + 800])
+        partials.append(rec.partial())
+    assert partials[-1] == "hello world"  # the last word too, before any finalize
+    assert partials[0] != partials[-1]
+    assert rec.finalize().text == "hello world"
+    assert rec.partial() == ""  # a new utterance
+    rec.accept(second)
+    assert rec.partial() == "open the door"
+    result = rec.finalize()
+    assert result.text == "open the door" and result.start == pytest.approx(len(first) / 16000)
+
+
+def test_endpointing_splits_utterances_with_absolute_times(streaming_checkpoint: Path) -> None:
+    loaded = load_model(streaming_checkpoint)
+    audio = concatenate(clips()[:3], gap=1.5)
+    rec = StreamingRecognizer(loaded, endpoint_silence=0.6)
+    finals = [r for i in range(0, len(audio), 1600) for r in rec.accept(audio[i : i + 1600])]
+    finals.append(rec.finalize())
+    texts = [f.text for f in finals if f.text]
+    assert texts == TEXTS[:3]
+    starts = [f.words[0].start for f in finals if f.words]
+    assert starts[1] > len(clips()[0]) / 16000 + 1.0  # absolute, not per utterance
+    assert all(a.end <= b.start + 1e-6 for a, b in itertools.pairwise(finals))
+
+
+def test_bidirectional_model_is_refused(overfit_checkpoint: Path) -> None:
+    with pytest.raises(ValueError, match="unidirectional"):
+        StreamingRecognizer(load_model(overfit_checkpoint))
+
+
+def test_cli_stream_file_three_utterances(streaming_checkpoint: Path, tmp_path: Path) -> None:
+    path = tmp_path / "three.flac"
+    sf.write(path, concatenate(clips()[1:], gap=1.2), 16000)
+    command = [sys.executable, "-m", "asr.cli", "stream", "--model", str(streaming_checkpoint), "--file", str(path),
+               "--endpoint", "0.6"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == TEXTS[1:]
+    start = time.monotonic()
+    result = subprocess.run([*command, "--realtime", "--chunk-ms", "250"], capture_output=True, text=True, timeout=120)
+    assert result.stdout.splitlines() == TEXTS[1:]
+    assert time.monotonic() - start >= sum(len(c) for c in clips()[1:]) / 16000 + 3 * 1.2 - 0.3  # real-time pace
+    bad = subprocess.run([*command[:6], "--file", str(tmp_path / "none.wav")], capture_output=True, text=True)
+    assert bad.returncode == 1 and "none.wav: no such file" in bad.stderr
