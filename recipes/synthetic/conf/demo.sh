@@ -2,7 +2,7 @@
 seed=0
 jobs=2
 warp=0.15          # train-set speed perturbation (speaker variety)
-train_hours=6
+train_hours=12       # more sentences seen once beat fewer seen often: 8-min BiLSTM dev WER 72.4 -> 69.5 %
 dev_utts=200
 test_utts=300
 epochs=100          # upper bound; the time budgets below end training
