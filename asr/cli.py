@@ -1,5 +1,5 @@
 """The ``asr`` command: ``asr train``, ``asr decode``, ``asr tune-lm``, ``asr transcribe``,
-``asr stream``, ``asr export``, ``asr average``, ``asr shards``, ``asr lm build|import|eval``.
+``asr stream``, ``asr serve``, ``asr export``, ``asr average``, ``asr shards``, ``asr lm build|import|eval``.
 
 Every subcommand exits non-zero with a one-line message naming the bad input.
 """
@@ -319,6 +319,25 @@ def cmd_stream(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from asr.serve import Server, run_server
+    from asr.streaming import StreamingRecognizer
+
+    torch.set_num_threads(1)
+    loaded = load_model(args.model, "cpu")
+    decoder = decoder_from_arguments(args, loaded)
+    try:
+        StreamingRecognizer(loaded, decoder, args.endpoint)
+    except ValueError as e:
+        raise CheckpointError(f"{args.model}: {e}") from None
+
+    def make() -> StreamingRecognizer:
+        return StreamingRecognizer(loaded, decoder, args.endpoint)
+
+    run_server(Server(make, args.max_streams, args.max_message, args.workers), args.host, args.port)
+    return 0
+
+
 def _device_id(name: str | None) -> int | str | None:
     return int(name) if name is not None and name.isdigit() else name
 
@@ -454,6 +473,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     add_decoding_arguments(p)
     p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("serve", help="a web page streaming the microphone to the recognizer (WebSocket)")
+    p.add_argument("--model", type=Path, required=True, help="unidirectional (streaming) checkpoint (.pt)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max-streams", type=int, default=16, help="concurrent streams; more are refused (close 1013)")
+    p.add_argument("--max-message", type=int, default=64000, help="largest audio message in bytes (close 1009)")
+    p.add_argument("--workers", type=int, default=2, help="recognition threads")
+    p.add_argument("--endpoint", type=float, default=0.8, help="seconds of trailing silence that end an utterance")
+    add_decoding_arguments(p)
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("export", help="features + acoustic model as one TorchScript or ONNX graph")
     p.add_argument("--model", type=Path, required=True, help="checkpoint (.pt)")

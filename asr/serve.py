@@ -1,0 +1,124 @@
+"""``asr serve``: a web page that streams the microphone to a :class:`StreamingRecognizer`.
+
+``GET /`` is the page (``asr/web/``: getUserMedia → AudioWorklet → 16 kHz mono int16 PCM);
+``/ws`` is the WebSocket. Protocol, client → server: binary messages of little-endian int16
+samples at 16 kHz (at most ``max_message`` bytes each), and the text message
+``{"type": "end"}`` to close the utterance; server → client: JSON text messages
+``{"type": "partial", "text"}`` after each audio message and
+``{"type": "final", "text", "start", "end", "words": [[word, start, end, confidence], ...]}``
+at each endpoint and after ``end``.
+
+Each connection has its own recognizer; recognition runs in a thread pool (torch releases
+the GIL). Violations close the socket with a code: a binary message of odd length or an
+unknown text message 1003 (unsupported data), an oversized one 1009 (too big); when
+``max_streams`` are open a new one is refused with 1013 (try again later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from asr.streaming import StreamingRecognizer, StreamResult
+
+WEB = Path(__file__).with_name("web")
+log = logging.getLogger("asr.serve")
+
+
+def _final(result: StreamResult) -> str:
+    words = [[w.word, round(w.start, 3), round(w.end, 3), round(w.confidence, 3)] for w in result.words]
+    span = {"start": round(result.start, 3), "end": round(result.end, 3)}
+    return json.dumps({"type": "final", "text": result.text, **span, "words": words})
+
+
+class Server:
+    """The app's state: a recognizer factory, limits, and the streams open now."""
+
+    def __init__(
+        self,
+        make_recognizer: Callable[[], StreamingRecognizer],
+        max_streams: int = 16,
+        max_message: int = 64000,
+        workers: int = 2,
+    ) -> None:
+        self.make_recognizer, self.max_streams, self.max_message = make_recognizer, max_streams, max_message
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="asr-stream")
+        self.open = 0
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/", self.page)
+        app.router.add_get("/ws", self.websocket)
+        app.router.add_static("/static", WEB)
+        app.on_shutdown.append(self._shutdown)
+        return app
+
+    async def _shutdown(self, app: web.Application) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    async def page(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(WEB / "index.html")
+
+    async def websocket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=0)  # sizes are checked here, with our own close code
+        await ws.prepare(request)
+        if self.open >= self.max_streams:
+            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many streams")
+            return ws
+        self.open += 1
+        try:
+            await self._serve(ws)
+        finally:
+            self.open -= 1
+        return ws
+
+    async def _serve(self, ws: web.WebSocketResponse) -> None:
+        loop = asyncio.get_running_loop()
+        recognizer = await loop.run_in_executor(self.pool, self.make_recognizer)
+
+        async def run(fn: Callable[..., Any], *args: Any) -> Any:
+            return await loop.run_in_executor(self.pool, fn, *args)
+
+        async for msg in ws:
+            if msg.type == WSMsgType.BINARY:
+                data: bytes = msg.data
+                if len(data) > self.max_message:
+                    await ws.close(code=WSCloseCode.MESSAGE_TOO_BIG, message=b"audio message too big")
+                    return
+                if len(data) % 2:
+                    await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"odd byte count: not int16 PCM")
+                    return
+                samples = np.frombuffer(data, "<i2").astype(np.float32) / 32768
+                finals, partial = await run(_accept, recognizer, samples)
+                for result in finals:
+                    await ws.send_str(_final(result))
+                await ws.send_str(json.dumps({"type": "partial", "text": partial}))
+            elif msg.type == WSMsgType.TEXT:
+                try:
+                    kind = json.loads(msg.data).get("type")
+                except (ValueError, AttributeError):
+                    kind = None
+                if kind != "end":
+                    await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b'text messages: {"type": "end"}')
+                    return
+                await ws.send_str(_final(await run(recognizer.finalize)))
+            elif msg.type == WSMsgType.ERROR:
+                log.warning("websocket error: %s", ws.exception())
+                return
+
+
+def _accept(recognizer: StreamingRecognizer, samples: np.ndarray) -> tuple[list[StreamResult], str]:
+    return recognizer.accept(samples), recognizer.partial()
+
+
+def run_server(server: Server, host: str, port: int) -> None:
+    """Serve until interrupted; prints the address."""
+    web.run_app(server.app(), host=host, port=port, print=lambda *a: print(f"asr serve: http://{host}:{port}/"))

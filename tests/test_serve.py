@@ -1,0 +1,125 @@
+"""``asr serve``: many WebSocket clients at once, malformed messages, the stream cap."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import pytest
+
+from tests.test_transcribe import TEXTS, clips
+
+PAIRS = [(0, 1), (1, 2), (2, 3), (3, 0)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(checkpoint: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    command = [sys.executable, "-m", "asr.cli", "serve", "--model", str(checkpoint), "--port", str(port),
+               "--endpoint", "0.6", *extra]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(proc.stdout.read()) from None
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("asr serve did not start")
+
+
+@pytest.fixture()
+def server(streaming_checkpoint: Path) -> Iterator[str]:
+    proc, url = start_server(streaming_checkpoint, "--max-streams", "30", "--workers", "2")
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+def pcm16(audio: np.ndarray) -> bytes:
+    return (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+async def good_client(session: aiohttp.ClientSession, url: str, pair: tuple[int, int]) -> list[str]:
+    a, b = clips()[pair[0]], clips()[pair[1]]
+    audio = np.concatenate([a, np.zeros(16000, np.float32), b, np.zeros(4000, np.float32)])
+    finals: list[str] = []
+    async with session.ws_connect(url + "/ws") as ws:
+        for i in range(0, len(audio), 1600):
+            await ws.send_bytes(pcm16(audio[i : i + 1600]))
+            while True:  # one partial per audio message, finals before it
+                msg = json.loads((await ws.receive()).data)
+                if msg["type"] == "final":
+                    finals.append(msg["text"])
+                else:
+                    break
+        await ws.send_str(json.dumps({"type": "end"}))
+        msg = json.loads((await ws.receive()).data)
+        finals.append(msg["text"])
+    return [f for f in finals if f]
+
+
+async def bad_client(session: aiohttp.ClientSession, url: str, payload: bytes | str) -> int:
+    async with session.ws_connect(url + "/ws") as ws:
+        await ws.send_bytes(pcm16(clips()[0][:1600]))
+        await ws.receive()
+        await (ws.send_bytes(payload) if isinstance(payload, bytes) else ws.send_str(payload))
+        msg = await ws.receive()
+        assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+        return ws.close_code
+
+
+def test_twenty_clients_and_malformed_ones(server: str) -> None:
+    async def main() -> tuple[list[list[str]], list[int]]:
+        async with aiohttp.ClientSession() as session:
+            good = [good_client(session, server, PAIRS[i % 4]) for i in range(20)]
+            bad = [bad_client(session, server, p) for p in (b"\x01\x02\x03", b"\x00" * 100_000, "hello", '{"type": 1}')]
+            results = await asyncio.gather(*good, *bad)
+        return results[:20], results[20:]
+
+    finals, codes = asyncio.run(main())
+    for i, got in enumerate(finals):
+        a, b = PAIRS[i % 4]
+        assert got == [TEXTS[a], TEXTS[b]], i
+    assert codes == [1003, 1009, 1003, 1003]
+
+
+def test_stream_cap_and_page(streaming_checkpoint: Path) -> None:
+    proc, url = start_server(streaming_checkpoint, "--max-streams", "2")
+    try:
+
+        async def main() -> tuple[int | None, str, str]:
+            async with aiohttp.ClientSession() as session:
+                first = await session.ws_connect(url + "/ws")
+                second = await session.ws_connect(url + "/ws")
+                third = await session.ws_connect(url + "/ws")
+                msg = await third.receive()
+                assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+                await first.close()
+                await second.close()
+                async with session.get(url + "/") as page, session.get(url + "/static/capture.js") as js:
+                    return third.close_code, await page.text(), await js.text()
+
+        code, page, js = asyncio.run(main())
+        assert code == 1013
+        assert "getUserMedia" in page and "/ws" in page
+        assert 'registerProcessor("pcm16-capture"' in js
+    finally:
+        proc.terminate()
+        proc.wait(10)
