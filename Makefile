@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox \
 	cmake g++ libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev \
 	zlib1g-dev libbz2-dev liblzma-dev \
-	libsndfile1 wordnet-base fortunes fortunes-min jargon-text dict-devil
+	libsndfile1 wordnet-base fortunes fortunes-min jargon-text dict-devil chromium
 STAMP := $(VENV)/.setup-done
 
 .PHONY: setup demo test lint bench clean
