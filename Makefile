@@ -35,6 +35,7 @@ bench: setup  # needs the demo's model and LM (make demo)
 	$(PY) bench/decoding.py
 	$(PY) bench/training.py
 	$(PY) bench/transcribe.py
+	$(PY) bench/streaming.py
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
