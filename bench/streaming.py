@@ -6,9 +6,9 @@ Test utterances of the synthetic recipe (``make demo``) are streamed in 100 ms c
 followed by 1 s of silence, with endpointing after 0.8 s of trailing silence, greedy
 decoding. Latency is the time from the end of speech plus the endpoint silence to the final
 result: the audio still to arrive in the chunk that closes the utterance, plus the compute
-time of that ``accept`` call. Memory per stream: RSS growth, in a fresh process, of 50
-recognizers fed 10 s each, divided by 50. Each model runs in fp32 and with dynamic int8
-LSTMs and linear layers (``asr stream --int8``).
+time of that ``accept`` call. Memory per stream: the bytes a recognizer holds after 10 s of
+one utterance (buffers, LSTM states, the utterance's log-probs); the model is shared. Each
+model runs in fp32 and with dynamic int8 LSTMs and linear layers (``asr stream --int8``).
 
     python bench/streaming.py [--data data/synthetic-demo] [--utterances 40]
 """
@@ -16,9 +16,6 @@ LSTMs and linear layers (``asr stream --int8``).
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -93,19 +90,12 @@ def measure(loaded: LoadedModel, audios: list[np.ndarray]) -> dict[str, float]:
     }
 
 
-def memory_child(data: str, name: str) -> None:
-    torch.set_num_threads(1)
-    loaded = models(Path(data))[name]
-    audio = np.random.default_rng(0).standard_normal(10 * 16000).astype(np.float32) * 0.1
-    warm = StreamingRecognizer(loaded, endpoint_silence=0)
-    warm.accept(audio[:16000])
-    base = rss_kb()
-    recognizers = [StreamingRecognizer(loaded, endpoint_silence=0) for _ in range(50)]
-    for rec in recognizers:
-        for i in range(0, len(audio), 1600):
-            rec.accept(audio[i : i + 1600])
-    grown = rss_kb() - base
-    print(json.dumps({"per_stream_kb": grown / 50}))
+def state_bytes(rec: StreamingRecognizer) -> int:
+    """Bytes a recognizer holds for its stream: sample and feature buffers, LSTM states,
+    lookahead frames, the utterance's log-probs (for word times) and the VAD remainder."""
+    tensors = [rec.feats, rec.pending, *rec.log_probs, *(t for s in rec.states if s is not None for t in s)]
+    arrays = [rec.samples, rec.preroll, rec.vad_rest]
+    return sum(t.numel() * t.element_size() for t in tensors) + sum(a.nbytes for a in arrays)
 
 
 def main() -> None:
@@ -113,10 +103,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("data/synthetic-demo"))
     parser.add_argument("--utterances", type=int, default=40)
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.memory_child:
-        return memory_child(str(args.data), args.memory_child)
     torch.set_num_threads(1)
     utts = read_manifest(args.data / "test.jsonl")[: args.utterances]
     audios = [load_audio(u.audio) for u in utts]
@@ -124,12 +111,14 @@ def main() -> None:
     for name, loaded in models(args.data).items():
         params = loaded.model.num_parameters() / 1e6
         m = measure(loaded, audios)
-        cmd = [sys.executable, __file__, "--data", str(args.data), "--memory-child", name]
-        mem = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines()[-1])
+        rec = StreamingRecognizer(loaded, endpoint_silence=0)
+        for i in range(0, 10 * 16000, 1600):
+            rec.accept(np.random.default_rng(i).standard_normal(1600).astype(np.float32) * 0.1)
+        mem = {"per_stream_kb": state_bytes(rec) / 1024}
         print(f"{name} ({params:.1f} M): {m} memory {mem}", flush=True)
         rows.append(
             f"| {name} | {params:.1f} M | {m['rtf']:.3f} | {m['latency_ms']:.0f} ms (max {m['latency_max_ms']:.0f}) "
-            f"| {m['partial_ms']:.0f} ms | {mem['per_stream_kb'] / 1024:.2f} MB |"
+            f"| {m['partial_ms']:.0f} ms | {mem['per_stream_kb']:.0f} KB |"
         )
     table = "\n".join(
         [
@@ -137,8 +126,8 @@ def main() -> None:
             f"{1000 * CHUNK_S:.0f} ms chunks on one thread; endpoint after {ENDPOINT_S:g} s of silence; greedy; "
             "partial() after every chunk.",
             "Latency: from end of speech + endpoint silence to the final result (median, max). Partial interval: "
-            "median audio time between changes of the partial text. Memory: RSS growth per stream (50 streams, "
-            "10 s each). The 5 x 1088 model has random weights (speed and memory only).",
+            "median audio time between changes of the partial text. Memory: state held per stream after 10 s "
+            "of one utterance (the model is shared). The 5 x 1088 model has random weights (speed and memory only).",
             "",
             "| model | parameters | real-time factor | final-result latency | partial interval | memory per stream |",
             "|---|---|---|---|---|---|",
