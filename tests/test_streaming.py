@@ -122,3 +122,51 @@ def test_cli_stream_file_three_utterances(streaming_checkpoint: Path, tmp_path: 
     assert time.monotonic() - start >= sum(len(c) for c in clips()[1:]) / 16000 + 3 * 1.2 - 0.3  # real-time pace
     bad = subprocess.run([*command[:6], "--file", str(tmp_path / "none.wav")], capture_output=True, text=True)
     assert bad.returncode == 1 and "none.wav: no such file" in bad.stderr
+
+
+FAKE_SOUNDDEVICE = '''
+"""A stand-in for sounddevice: plays a WAV file into the callback, then presses Ctrl-C."""
+import os, signal, threading, time
+import numpy as np, soundfile as sf
+
+def query_devices():
+    return "  0 fake microphone, ALSA (1 in, 0 out)"
+
+class InputStream:
+    def __init__(self, samplerate, channels, dtype, blocksize, device, callback):
+        assert samplerate == 16000 and channels == 1 and dtype == "float32"
+        self.blocksize, self.callback = blocksize, callback
+
+    def _play(self):
+        audio, _ = sf.read(os.environ["FAKE_MIC_WAV"], dtype="float32")
+        for i in range(0, len(audio), self.blocksize):
+            block = audio[i : i + self.blocksize]
+            block = np.pad(block, (0, self.blocksize - len(block)))[:, None]
+            self.callback(block, self.blocksize, None, None)
+            time.sleep(0.002)
+        time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    def __enter__(self):
+        threading.Thread(target=self._play, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        return False
+'''
+
+
+def test_cli_stream_mic_until_ctrl_c(streaming_checkpoint: Path, tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "sounddevice.py").write_text(FAKE_SOUNDDEVICE)
+    wav = tmp_path / "mic.wav"
+    sf.write(wav, concatenate(clips()[:2], gap=1.2), 16000)
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "FAKE_MIC_WAV": str(wav)}  # fmt: skip
+    command = [sys.executable, "-m", "asr.cli", "stream", "--model", str(streaming_checkpoint), "--mic"]
+    result = subprocess.run([*command, "--endpoint", "0.6"], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == TEXTS[:2]
+    listed = subprocess.run([*command, "--list-devices"], capture_output=True, text=True, timeout=60, env=env)
+    assert "fake microphone" in listed.stdout
