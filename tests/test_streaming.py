@@ -170,3 +170,24 @@ def test_cli_stream_mic_until_ctrl_c(streaming_checkpoint: Path, tmp_path: Path)
     assert result.stdout.splitlines() == TEXTS[:2]
     listed = subprocess.run([*command, "--list-devices"], capture_output=True, text=True, timeout=60, env=env)
     assert "fake microphone" in listed.stdout
+
+
+def test_beam_search_streams_through_the_incremental_decoder(streaming_checkpoint: Path) -> None:
+    from asr.config import DecodingConfig
+    from asr.decoding import BeamSearchDecoder
+    from asr.lm import KenLM
+
+    loaded = load_model(streaming_checkpoint)
+    lm = KenLM(Path(__file__).resolve().parent.parent / "data" / "fixtures" / "tiny.arpa")
+    decoder = BeamSearchDecoder(loaded.vocab, DecodingConfig(beam_size=8, alpha=0.3, beta=1.0, lexicon="free"), lm,
+                                seconds_per_frame=seconds_per_frame(loaded))  # fmt: skip
+    audio = concatenate([clips()[2], clips()[1]], gap=1.2)
+    rec = StreamingRecognizer(loaded, decoder, endpoint_silence=0.6)
+    finals, partials = [], []
+    for i in range(0, len(audio), 1600):
+        finals += rec.accept(audio[i : i + 1600])
+        partials.append(rec.partial())
+    finals.append(rec.finalize())
+    assert [f.text for f in finals if f.text] == [TEXTS[2], TEXTS[1]]
+    assert "the cat" in partials  # prefixes grow while the words arrive
+    assert finals[1].words[0].start > finals[0].words[-1].end
