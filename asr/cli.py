@@ -29,6 +29,16 @@ def _device(name: str) -> str:
     return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
 
 
+def _load(path: Path, device: str, int8: bool) -> LoadedModel:
+    """The checkpoint's model, dynamically quantized to int8 when asked."""
+    loaded = load_model(path, device)
+    if int8:
+        from asr.export import quantize_int8
+
+        loaded = quantize_int8(loaded)
+    return loaded
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from asr.train import train
 
@@ -232,11 +242,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         raise AudioError(f"--format {args.format} with {len(inputs)} inputs needs --output-dir (one file each)")
     if args.threads:
         torch.set_num_threads(args.threads)
-    loaded = load_model(args.model, _device(args.device))
-    if args.int8:
-        from asr.export import quantize_int8
-
-        loaded = quantize_int8(loaded)
+    loaded = _load(args.model, _device(args.device), args.int8)
     decoder = decoder_from_arguments(args, loaded, force=args.n_best > 1)
     if decoder is not None and args.n_best > 1:
         decoder = decoder.with_options(n_best=args.n_best)
@@ -286,11 +292,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
         raise AudioError("give one source: --file PATH or --mic")
     if args.threads:
         torch.set_num_threads(args.threads)
-    loaded = load_model(args.model, _device(args.device))
-    if args.int8:
-        from asr.export import quantize_int8
-
-        loaded = quantize_int8(loaded)
+    loaded = _load(args.model, _device(args.device), args.int8)
     decoder = decoder_from_arguments(args, loaded)
     try:
         recognizer = StreamingRecognizer(loaded, decoder, args.endpoint)
@@ -328,11 +330,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from asr.streaming import StreamingRecognizer
 
     torch.set_num_threads(1)
-    loaded = load_model(args.model, "cpu")
-    if args.int8:
-        from asr.export import quantize_int8
-
-        loaded = quantize_int8(loaded)
+    loaded = _load(args.model, "cpu", args.int8)
     decoder = decoder_from_arguments(args, loaded)
     try:
         StreamingRecognizer(loaded, decoder, args.endpoint)
@@ -351,11 +349,9 @@ def _device_id(name: str | None) -> int | str | None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from asr.export import export, quantize_int8
+    from asr.export import export
 
-    loaded = load_model(args.model, "cpu")
-    if args.int8:
-        loaded = quantize_int8(loaded)
+    loaded = _load(args.model, "cpu", args.int8)
     out = export(loaded, args.out, args.format)
     size = out.stat().st_size / 1e6
     print(f"wrote {out} ({args.format}{', int8' if args.int8 else ''}, {size:.1f} MB): "
