@@ -97,6 +97,11 @@ class Segmenter:
         self.speech_frames = 0
 
     @property
+    def pushed(self) -> int:
+        """Samples pushed so far."""
+        return self.buf_start + len(self.buf)
+
+    @property
     def speech_seconds(self) -> float:
         return self.speech_frames * FRAME_SECONDS
 
@@ -104,7 +109,7 @@ class Segmenter:
         """Add ``samples (n,)`` (float32, 16 kHz mono); returns the segments completed by them."""
         self.buf = np.concatenate([self.buf, np.asarray(samples, np.float32)])
         out: list[Segment] = []
-        end_frame = (self.buf_start + len(self.buf)) // self.hop
+        end_frame = self.pushed // self.hop
         if end_frame <= self.frames:
             return out
         first = self.frames * self.hop - self.buf_start
@@ -120,7 +125,7 @@ class Segmenter:
         """End of the stream: the open segment, if it holds enough speech."""
         if self.seg_start is None:
             return []
-        end = min(self.buf_start + len(self.buf), (self.last_speech + 1) * self.hop + self.pad)
+        end = min(self.pushed, (self.last_speech + 1) * self.hop + self.pad)
         seg = self._emit(end, math.inf)
         self.seg_start = None
         return [seg] if seg is not None else []
@@ -183,7 +188,7 @@ class Segmenter:
 
     def _emit(self, end: int, keep_until: float) -> Segment | None:
         assert self.seg_start is not None
-        start, end = self.seg_start, min(end, self.buf_start + len(self.buf))
+        start, end = self.seg_start, min(end, self.pushed)
         if self.speech_in_segment < self.min_speech and math.isinf(self.keep_from) and math.isinf(keep_until):
             return None  # a click or a cough, not speech
         audio = self.buf[start - self.buf_start : end - self.buf_start].copy()
@@ -192,7 +197,7 @@ class Segmenter:
     def _trim(self) -> None:
         """Drop audio no segment can need any more (before the open one, or beyond ``pad``)."""
         keep = self.seg_start if self.seg_start is not None else self.frames * self.hop - self.pad
-        drop = max(0, min(keep, self.buf_start + len(self.buf)) - self.buf_start)
+        drop = max(0, min(keep, self.pushed) - self.buf_start)
         if drop:
             self.buf = self.buf[drop:]
             self.buf_start += drop

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from asr.audio import SAMPLE_RATE, AudioError, AudioStream, load_audio, resample
+from asr.audio import SAMPLE_RATE, AudioError, AudioStream, load_audio, resample, to_mono_float
 from asr.checkpoint import LoadedModel
 from asr.checkpoint import load_model as load_checkpoint
 from asr.config import DecodingConfig, SegmentConfig
@@ -41,9 +41,9 @@ def seconds_per_frame(loaded: LoadedModel) -> float:
 
 
 def min_samples(loaded: LoadedModel) -> int:
-    """The shortest input (samples) that gives the model one feature frame."""
-    f = loaded.config.features
-    return round(f.win_ms * f.sample_rate / 1000)
+    """The shortest input (samples) that gives the model one feature frame (one FFT frame,
+    as :func:`asr.features.num_frames` counts them)."""
+    return loaded.config.features.n_fft
 
 
 @torch.no_grad()
@@ -138,17 +138,15 @@ class Transcriber:
 
     def _transcribe_blocks(self, blocks: Iterator[np.ndarray], name: str) -> Transcript:
         segmenter = Segmenter(self.segment, self.sample_rate)
-        total = [0]
 
         def segments() -> Iterator[Segment]:
             for block in blocks:
-                total[0] += len(block)
                 yield from segmenter.push(block)
             yield from segmenter.finish()
 
         results = list(self.transcribe_segments(segments()))
-        duration = total[0] / self.sample_rate
-        if total[0] < min_samples(self.loaded):
+        duration = segmenter.pushed / self.sample_rate
+        if segmenter.pushed < min_samples(self.loaded):
             raise AudioError(
                 f"{name}: too short: {duration:.3f} s of audio "
                 f"(at least {min_samples(self.loaded) / self.sample_rate:.3f} s needed)"
@@ -198,8 +196,6 @@ def _segment_result(seg: Segment, nbest: list[Hypothesis]) -> SegmentResult:
 
 
 def _array_blocks(audio: np.ndarray, rate: int, target: int) -> Iterator[np.ndarray]:
-    from asr.audio import to_mono_float
-
     mono = to_mono_float(np.asarray(audio))
     if not np.isfinite(mono).all():
         raise AudioError("<array>: contains NaN or infinite samples")

@@ -34,30 +34,21 @@ SECTION = "## Streaming: real-time factor, latency, memory"
 CHUNK_S = 0.1
 ENDPOINT_S = 0.8
 GAP_S = 1.0
-PARAMS: dict[str, int] = {}  # of the fp32 models (quantized ones hide theirs in packed weights)
 BIG = ModelConfig(hidden_size=1088, num_layers=5, bidirectional=False, lookahead=3, dropout=0.0)
 
 
-def models(data: Path) -> dict[str, LoadedModel]:
+def models(data: Path) -> dict[str, tuple[LoadedModel, int]]:
+    """Each model and its fp32 parameter count (quantized modules hide theirs in packed weights)."""
     torch.manual_seed(0)
     big = build(ExperimentConfig(features=FeatureConfig(normalize="global"), model=BIG))
     big.model.eval()
     small = load_model(data / "exp" / "streaming" / "best.pt")
-    PARAMS.update({"recipe streaming model": small.model.num_parameters(), "5 x 1088 LSTM": big.model.num_parameters()})
-    return {
-        "recipe streaming model, fp32": small,
-        "recipe streaming model, int8": quantize_int8(small),
-        "5 x 1088 LSTM, fp32": big,
-        "5 x 1088 LSTM, int8": quantize_int8(big),
-    }
-
-
-def rss_kb() -> int:
-    """Resident set size now (Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    out = {}
+    for name, loaded in (("recipe streaming model", small), ("5 x 1088 LSTM", big)):
+        params = loaded.model.num_parameters()
+        out[f"{name}, fp32"] = (loaded, params)
+        out[f"{name}, int8"] = (quantize_int8(loaded), params)
+    return out
 
 
 def measure(loaded: LoadedModel, audios: list[np.ndarray]) -> dict[str, float]:
@@ -110,8 +101,8 @@ def main() -> None:
     utts = read_manifest(args.data / "test.jsonl")[: args.utterances]
     audios = [load_audio(u.audio) for u in utts]
     rows = []
-    for name, loaded in models(args.data).items():
-        params = PARAMS[name.split(",")[0]] / 1e6
+    for name, (loaded, count) in models(args.data).items():
+        params = count / 1e6
         m = measure(loaded, audios)
         rec = StreamingRecognizer(loaded, endpoint_silence=0)
         for i in range(0, 10 * 16000, 1600):
