@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -88,3 +89,25 @@ def test_relaunch_after_a_killed_worker_resumes_from_last_checkpoint(tmp_path: P
     assert "resumed from" in log and "done: 6 epochs, 12 steps" in log  # 2 steps per epoch (1 batch per rank)
     steps = [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl") if r["kind"] == "train"]
     assert steps == list(range(1, 13))  # the steps after the checkpoint are redone, not duplicated
+
+
+def test_two_nodes_rendezvous_and_train(tmp_path: Path, fixtures_manifest: Path) -> None:
+    # Two torchrun "nodes" (one process each) meeting through the c10d rendezvous on
+    # 127.0.0.1, as the README's multi-node line launches them: each node's worker is
+    # LOCAL_RANK 0, so only the global rank may decide who writes.
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1",
+              "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{port}", "--rdzv_id=asr-test"]  # fmt: skip
+    cmd = [*launch, *_train_args(fixtures_manifest, tmp_path, epochs=3)]
+    nodes = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = [node.communicate(timeout=300)[0] for node in nodes]
+    for node, output in zip(nodes, outputs, strict=True):
+        assert node.returncode == 0, output[-3000:]
+    log = (tmp_path / "train.log").read_text()
+    assert "2 process(es)" in log
+    assert log.count("done: 3 epochs, 6 steps") == 1  # written by global rank 0 alone
+    steps = [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl") if r["kind"] == "train"]
+    assert steps == list(range(1, 7))
