@@ -26,6 +26,7 @@ from synthesize import AudioLimits, EngineCommands, Result, Voice
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="no espeak-ng")
 needs_flite = pytest.mark.skipif(shutil.which("flite") is None, reason="no flite")
+needs_festival = pytest.mark.skipif(shutil.which("festival") is None, reason="no festival")
 Capture = pytest.CaptureFixture[str]
 ESPEAK = Voice("espeak", "en-us+m3")
 ADJECTIVES, NOUNS = ("red", "old", "big", "wet", "shy"), ("cat", "dog", "man", "owl")
@@ -180,6 +181,45 @@ def test_warp_draws_and_speed_perturbation(tmp_path: Path) -> None:
     assert result.duration == pytest.approx(2 / 1.25 + pad, abs=0.02)  # faster...
     spectrum = np.abs(np.fft.rfft(audio))
     assert np.argmax(spectrum) * rate / len(audio) == pytest.approx(500, abs=5)  # ...and higher
+
+
+def test_f0_draws_touch_only_pitchable_voices_and_nothing_else() -> None:
+    voices = synthesize.select_voices("train")
+    plain = [_item(i, voices) for i in range(400)]
+    pitched = [synthesize.draw_item(i, "hello there world", voices, 0, f"u{i}", "x.wav", 0.0, 0.3) for i in range(400)]
+    assert [replace(p, f0=1.0) for p in pitched] == plain  # voice, rate, warp draws unchanged
+    for item in pitched:
+        if item.voice.engine == "espeak" or item.voice.ident == "cmu_us_slt_arctic_hts":
+            assert item.f0 == 1.0
+        else:
+            assert 0.7 <= item.f0 <= 1.3
+    moved = [p.f0 for p in pitched if p.f0 != 1.0]
+    assert len(moved) > 100 and min(moved) < 0.8 and max(moved) > 1.2
+
+
+def _median_f0(path: str) -> float:
+    import librosa
+
+    audio, rate = sf.read(path)
+    f0 = librosa.yin(audio, fmin=50, fmax=400, sr=rate, frame_length=1024, hop_length=256)
+    energy = librosa.feature.rms(y=audio, frame_length=1024, hop_length=256)[0]  # yin's framing
+    voiced = energy > 0.3 * energy.max()  # skip pauses and unvoiced sounds
+    return float(np.median(f0[voiced]))
+
+
+@needs_flite
+@needs_festival
+@pytest.mark.parametrize("voice", [Voice("flite", "awb"), Voice("festival", "kal_diphone")])
+def test_f0_factor_moves_the_voice_pitch(tmp_path: Path, voice: Voice) -> None:
+    base = synthesize.draw_item(0, "the judge sat there solemnly", [voice], 0, "u0", "")
+    f0 = {}
+    for factor in (0.8, 1.0, 1.25):
+        item = replace(base, f0=factor, stretch=1.0, out_path=str(tmp_path / f"{factor}.wav"))
+        (result,) = synthesize.synthesize_batch([item], EngineCommands(), AudioLimits())
+        assert result.duration is not None, result.reason
+        f0[factor] = _median_f0(item.out_path)
+    assert f0[0.8] / f0[1.0] == pytest.approx(0.8, rel=0.08)
+    assert f0[1.25] / f0[1.0] == pytest.approx(1.25, rel=0.08)
 
 
 def test_trim_silence_leaves_the_same_margins() -> None:

@@ -73,6 +73,10 @@ victor zac"""
 ESPEAK_VARIANTS = tuple(_VARIANT_NAMES.split())
 FLITE_VOICES = {"kal16": 1.0, "awb": 1.0, "rms": 1.0, "slt": 1.0}
 FESTIVAL_VOICES = {"kal_diphone": 2.0, "ked_diphone": 2.0, "cmu_us_slt_arctic_hts": 1.0}
+# Median F0 (Hz) of each flite voice as shipped (librosa pyin on one sentence): ``--f0``
+# scales a voice's target mean F0 (flite from these, festival diphone voices from their
+# own intonation parameters), so each voice speaks at many pitches with its own timbre.
+FLITE_F0 = {"kal16": 93.0, "awb": 133.0, "rms": 100.0, "slt": 171.0}
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,7 @@ class Item:
     stretch: float  # flite/festival duration factor
     out_path: str
     warp: float = 1.0  # speed perturbation: pitch, formants and tempo times this
+    f0: float = 1.0  # flite and festival diphone voices: mean F0 times this
 
 
 @dataclass(frozen=True)
@@ -203,6 +208,7 @@ def draw_item(
     utt_id: str,
     out_path: str,
     warp: float = 0.0,
+    f0: float = 0.0,
 ) -> Item:
     """Draw the voice, speed, pitch, stretch and warp of an utterance from ``seed`` and ``utt_id``
     only (ids hold the split's prefix, so dev and test get independent draws).
@@ -210,7 +216,9 @@ def draw_item(
     The engine is drawn by :data:`ENGINE_SHARE` among the engines present in ``voices``,
     then a voice of that engine by its weight. With ``warp`` > 0 the audio is speed-perturbed
     by a factor in ``[1 - warp, 1 + warp]`` (steps of :data:`WARP_STEP`): one TTS voice
-    becomes a family of speakers with shifted pitch and vocal-tract length.
+    becomes a family of speakers with shifted pitch and vocal-tract length. With ``f0`` > 0
+    a flite or festival diphone voice speaks at its own mean F0 times a factor in
+    ``[1 - f0, 1 + f0]``, its timbre and tempo unchanged.
     """
     rng = random.Random(f"{seed}:{utt_id}")
     engines = sorted({v.engine for v in voices})
@@ -220,7 +228,9 @@ def draw_item(
     speed, pitch, stretch = rng.randint(140, 200), rng.randint(30, 70), rng.uniform(0.9, 1.15)
     steps = int(warp / WARP_STEP + 1e-9)
     factor = 1.0 + WARP_STEP * rng.randint(-steps, steps)
-    return Item(index, utt_id, text, voice, speed, pitch, stretch, out_path, round(factor, 4))
+    pitched = voice.ident in FLITE_F0 if voice.engine == "flite" else voice.ident.endswith("_diphone")
+    f0_factor = rng.uniform(1 - f0, 1 + f0) if f0 > 0 and pitched else 1.0  # drawn last: the rest unchanged
+    return Item(index, utt_id, text, voice, speed, pitch, stretch, out_path, round(factor, 4), round(f0_factor, 3))
 
 
 # --------------------------------------------------------------------------- workers
@@ -302,6 +312,8 @@ def _command(item: Item, raw: Path, commands: EngineCommands) -> list[str]:
         return [commands.espeak, *args, str(raw), item.text]
     if voice.engine == "flite":
         args = f"-voice {voice.ident} --setf duration_stretch={item.stretch:.3f}".split()
+        if item.f0 != 1.0:
+            args += ["--setf", f"int_f0_target_mean={FLITE_F0[voice.ident] * item.f0:.1f}"]
         return [commands.flite, *args, "-t", item.text, "-o", str(raw)]
     raise ValueError(f"unknown engine {voice.engine!r} for {voice.name}")
 
@@ -311,9 +323,14 @@ def _festival_script(items: list[Item], raws: list[Path]) -> str:
     ident = items[0].voice.ident
     if not re.fullmatch(r"[a-z0-9_]+", ident):
         raise ValueError(f"bad festival voice name {ident!r}")
-    lines = [f"(voice_{ident})"]
+    lines = [f"(voice_{ident})", "(set! asr_lr_params (and (boundp 'int_lr_params) int_lr_params))"]
     for item, raw in zip(items, raws, strict=True):
         text = item.text.replace("\\", " ").replace('"', " ")
+        if item.f0 != 1.0:  # the voice's linear-regression intonation, its mean F0 scaled
+            lines.append(
+                "(set! int_lr_params (cons (list 'target_f0_mean "
+                f"(* {item.f0:.3f} (cadr (assoc 'target_f0_mean asr_lr_params)))) asr_lr_params))"
+            )
         lines.append(
             f"(Parameter.set 'Duration_Stretch {item.stretch:.3f})"
             f'(unwind-protect (begin (set! u (utt.synth (Utterance Text "{text}")))'
@@ -389,6 +406,7 @@ def synthesize_corpus(
     festival_batch: int = 16,
     progress: bool = True,
     warp: float = 0.0,
+    f0: float = 0.0,
 ) -> Report:
     """Synthesize ``sentences`` in order until ``hours`` of audio or ``max_utts`` utterances.
 
@@ -396,7 +414,7 @@ def synthesize_corpus(
     pass, fresh voice draws) happens only with ``cycle`` and a target. The kept utterances
     are the shortest prefix in ``i`` order that meets the target, so the result does not
     depend on worker timing; files made past it are deleted. Rows' ``audio`` are absolute.
-    ``warp`` is the speed-perturbation range (see :func:`draw_item`).
+    ``warp`` and ``f0`` are the speed-perturbation and flite pitch ranges (see :func:`draw_item`).
     """
     if not sentences or not voices:
         raise ValueError("no sentences to synthesize" if not sentences else "no voice available")
@@ -434,7 +452,7 @@ def synthesize_corpus(
                 i = len(items)
                 utt_id = f"{id_prefix}-{i:07d}"
                 path = out_dir / f"{i // 1000:04d}" / f"{utt_id}.wav"
-                item = draw_item(i, sentences[i % len(sentences)], voices, seed, utt_id, str(path), warp)
+                item = draw_item(i, sentences[i % len(sentences)], voices, seed, utt_id, str(path), warp, f0)
                 items[i] = item
                 if item.voice.engine != "festival":
                     submit([item])
@@ -467,7 +485,8 @@ def synthesize_corpus(
         else:
             kept_s += result.duration
             row = {"id": item.utt_id, "audio": item.out_path, "duration": result.duration}
-            report.rows.append({**row, "text": item.text, "voice": item.voice.name, "warp": item.warp})
+            row |= {"text": item.text, "voice": item.voice.name, "warp": item.warp}
+            report.rows.append(row | ({"f0": item.f0} if item.f0 != 1.0 else {}))
     report.wall_s = time.monotonic() - start
     return report
 
@@ -508,6 +527,9 @@ def main(argv: list[str] | None = None, commands: EngineCommands | None = None) 
     parser.add_argument(
         "--warp", type=float, default=0.0, help="speed perturbation range, e.g. 0.15: factors 0.85-1.15"
     )
+    parser.add_argument(
+        "--f0", type=float, default=0.0, help="flite/festival pitch range, e.g. 0.3: mean F0 0.7-1.3x the voice's own"
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -526,6 +548,7 @@ def main(argv: list[str] | None = None, commands: EngineCommands | None = None) 
             commands=commands,
             progress=not args.no_progress,
             warp=args.warp,
+            f0=args.f0,
         )
     except ValueError as e:
         print(f"error: synthesize: {e}", file=sys.stderr)
