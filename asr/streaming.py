@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from queue import Queue
+from queue import Empty, Queue
 from typing import Any
 
 import numpy as np
@@ -71,6 +72,9 @@ class StreamingRecognizer:
         self.loaded, self.decoder = loaded, decoder
         self.model, self.features = loaded.model.eval(), loaded.features.eval()
         self.device = next(self.model.parameters()).device
+        # fp32 on CPU: ATen's LSTM rather than oneDNN's, which re-packs the weights on every
+        # call (a few frames each here); int8 (dynamically quantized) LSTMs stay as they are.
+        self._native_lstm = self.device.type == "cpu" and type(self.model.lstms[0].forward_lstm) is torch.nn.LSTM
         self.rate, self.n_fft, self.hop = cfg.features.sample_rate, cfg.features.n_fft, cfg.features.hop_length
         self.strides = cfg.model.time_strides()
         self.subsampling = int(np.prod(self.strides))
@@ -240,10 +244,11 @@ class StreamingRecognizer:
             conv = self.model.frontend(window[None], torch.tensor([len(window)], device=self.device))[0]
             x = conv[self.k - w // self.subsampling : stop - w // self.subsampling]
             states = []
-            for lstm, norm, state in zip(self.model.lstms, self.model.norms, self.states, strict=True):
-                out, state = lstm.forward_lstm(x[None], state)
-                x = norm(out[0])
-                states.append(state)
+            with _onednn(enabled=not self._native_lstm):
+                for lstm, norm, state in zip(self.model.lstms, self.model.norms, self.states, strict=True):
+                    out, state = lstm.forward_lstm(x[None], state)
+                    x = norm(out[0])
+                    states.append(state)
         pending = torch.cat([self.pending, x])
         if self.model.rowconv is not None:
             if end:
@@ -294,6 +299,18 @@ def file_chunks(path: str, chunk: int, realtime: bool = False, sample_rate: int 
         yield rest
 
 
+@contextmanager
+def _onednn(enabled: bool) -> Iterator[None]:
+    """oneDNN on or off for the ops inside (a process-wide switch: with streams in several
+    threads another one may see it flipped, which changes speed, never results)."""
+    before = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = enabled
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = before
+
+
 def microphone_chunks(chunk: int, device: int | str | None = None, sample_rate: int = 16000) -> Iterator[np.ndarray]:
     """Pieces of ``chunk`` samples from an input device (PortAudio via sounddevice), mono
     float32 at ``sample_rate``, until the caller stops iterating (e.g. on Ctrl-C)."""
@@ -311,7 +328,12 @@ def microphone_chunks(chunk: int, device: int | str | None = None, sample_rate: 
         raise AudioError(f"microphone {device if device is not None else '(default)'}: cannot open: {e}") from None
     with stream:
         while True:
-            yield queue.get()
+            try:  # never block for good: a Ctrl-C that lands on another thread (PortAudio's,
+                # torch's) only sets a flag, which the main thread sees when it next wakes
+                piece = queue.get(timeout=0.1)
+            except Empty:
+                continue
+            yield piece
 
 
 def input_devices() -> str:

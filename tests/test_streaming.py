@@ -144,8 +144,8 @@ class InputStream:
             block = np.pad(block, (0, self.blocksize - len(block)))[:, None]
             self.callback(block, self.blocksize, None, None)
             time.sleep(0.002)
-        time.sleep(1.0)
-        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(2.5)  # the recognizer is now idle, waiting for audio that does not come
+        os.kill(os.getpid(), signal.SIGINT)  # from this thread: Linux delivers it here, not to main
 
     def __enter__(self):
         threading.Thread(target=self._play, daemon=True).start()
