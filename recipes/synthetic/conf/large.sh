@@ -2,7 +2,7 @@
 seed=0
 jobs=2
 warp=0.15          # train-set speed perturbation (speaker variety)
-f0=0.3             # train-set flite/festival pitch: mean F0 0.7-1.3x each voice's own (dev WER 70.5 -> 67.6 %)
+f0=0.3             # train-set flite/festival pitch, 0.7-1.3x each voice's own: same steps, test WER of held-out flite:rms 88.2 -> 85.7 % (BiLSTM), 110 -> 103 % (streaming)
 train_hours=40
 dev_utts=300
 test_utts=500
