@@ -7,6 +7,7 @@ Every subcommand exits non-zero with a one-line message naming the bad input.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -300,6 +301,9 @@ def cmd_stream(args: argparse.Namespace) -> int:
         raise CheckpointError(f"{args.model}: {e}") from None
     rate, chunk = loaded.config.features.sample_rate, round(args.chunk_ms * loaded.config.features.sample_rate / 1000)
     if args.mic:
+        # Ctrl-C ends the session even where SIGINT came in ignored (a job started with & from
+        # a script): Python installs its KeyboardInterrupt handler only over the default.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         source = microphone_chunks(chunk, _device_id(args.input_device), rate)
     else:
         source = file_chunks(args.file, chunk, args.realtime, rate)

@@ -328,8 +328,7 @@ def microphone_chunks(chunk: int, device: int | str | None = None, sample_rate: 
         raise AudioError(f"microphone {device if device is not None else '(default)'}: cannot open: {e}") from None
     with stream:
         while True:
-            try:  # never block for good: a Ctrl-C that lands on another thread (PortAudio's,
-                # torch's) only sets a flag, which the main thread sees when it next wakes
+            try:  # wake up now and then, so that a stalled device never blocks for good
                 piece = queue.get(timeout=0.1)
             except Empty:
                 continue

@@ -4,6 +4,7 @@ and ``asr stream --file``."""
 from __future__ import annotations
 
 import itertools
+import signal
 import subprocess
 import sys
 import time
@@ -145,7 +146,7 @@ class InputStream:
             self.callback(block, self.blocksize, None, None)
             time.sleep(0.002)
         time.sleep(2.5)  # the recognizer is now idle, waiting for audio that does not come
-        os.kill(os.getpid(), signal.SIGINT)  # from this thread: Linux delivers it here, not to main
+        os.kill(os.getpid(), signal.SIGINT)
 
     def __enter__(self):
         threading.Thread(target=self._play, daemon=True).start()
@@ -165,7 +166,10 @@ def test_cli_stream_mic_until_ctrl_c(streaming_checkpoint: Path, tmp_path: Path)
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
            "FAKE_MIC_WAV": str(wav)}  # fmt: skip
     command = [sys.executable, "-m", "asr.cli", "stream", "--model", str(streaming_checkpoint), "--mic"]
-    result = subprocess.run([*command, "--endpoint", "0.6"], capture_output=True, text=True, timeout=120, env=env)
+    # started with SIGINT ignored, as a job started with & from a script is: Ctrl-C must still work
+    ignore_ctrl_c = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)  # noqa: E731
+    result = subprocess.run([*command, "--endpoint", "0.6"], capture_output=True, text=True, timeout=120, env=env,
+                            preexec_fn=ignore_ctrl_c)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == TEXTS[:2]
     listed = subprocess.run([*command, "--list-devices"], capture_output=True, text=True, timeout=60, env=env)
