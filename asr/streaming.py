@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from queue import Empty, Queue
+from queue import Queue
 from typing import Any
 
 import numpy as np
@@ -328,11 +328,7 @@ def microphone_chunks(chunk: int, device: int | str | None = None, sample_rate: 
         raise AudioError(f"microphone {device if device is not None else '(default)'}: cannot open: {e}") from None
     with stream:
         while True:
-            try:  # wake up now and then, so that a stalled device never blocks for good
-                piece = queue.get(timeout=0.1)
-            except Empty:
-                continue
-            yield piece
+            yield queue.get()
 
 
 def input_devices() -> str:

@@ -414,7 +414,7 @@ def synthesize_corpus(
     pass, fresh voice draws) happens only with ``cycle`` and a target. The kept utterances
     are the shortest prefix in ``i`` order that meets the target, so the result does not
     depend on worker timing; files made past it are deleted. Rows' ``audio`` are absolute.
-    ``warp`` and ``f0`` are the speed-perturbation and flite pitch ranges (see :func:`draw_item`).
+    ``warp`` and ``f0`` are the speed-perturbation and flite/festival pitch ranges (see :func:`draw_item`).
     """
     if not sentences or not voices:
         raise ValueError("no sentences to synthesize" if not sentences else "no voice available")
