@@ -311,7 +311,10 @@ def world_readable_dir() -> Iterator[Path]:
 def test_directory_with_bad_files(robust_checkpoint: Path, world_readable_dir: Path) -> None:
     prefix = _as_nobody()
     if prefix is None:
-        pytest.skip("running as root without setpriv: cannot make an unreadable file")
+        pytest.skip(
+            "running as root, and user nobody cannot run this checkout's python (no setpriv, or a "
+            "checkout under a private folder such as mktemp's): cannot make an unreadable file"
+        )
     audio = world_readable_dir / "audio"
     audio.mkdir()
     expected = make_good_files(audio, 50 - len(BAD))
