@@ -17,9 +17,10 @@ A result's ``words`` carry absolute times from the start of the stream.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import nullcontext
 from dataclasses import dataclass
 from queue import Queue
 from typing import Any
@@ -244,7 +245,7 @@ class StreamingRecognizer:
             conv = self.model.frontend(window[None], torch.tensor([len(window)], device=self.device))[0]
             x = conv[self.k - w // self.subsampling : stop - w // self.subsampling]
             states = []
-            with _onednn(enabled=not self._native_lstm):
+            with _OneDnnOff() if self._native_lstm else nullcontext():
                 for lstm, norm, state in zip(self.model.lstms, self.model.norms, self.states, strict=True):
                     out, state = lstm.forward_lstm(x[None], state)
                     x = norm(out[0])
@@ -299,16 +300,27 @@ def file_chunks(path: str, chunk: int, realtime: bool = False, sample_rate: int 
         yield rest
 
 
-@contextmanager
-def _onednn(enabled: bool) -> Iterator[None]:
-    """oneDNN on or off for the ops inside (a process-wide switch: with streams in several
-    threads another one may see it flipped, which changes speed, never results)."""
-    before = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = enabled
-    try:
-        yield
-    finally:
-        torch.backends.mkldnn.enabled = before
+class _OneDnnOff:
+    """oneDNN off while any thread is inside (a process-wide switch, counted so that streams
+    in several threads, as in ``asr serve``, never flip it for each other); back to what it
+    was when the last one leaves."""
+
+    lock = threading.Lock()
+    inside = 0
+    before = True
+
+    def __enter__(self) -> None:
+        with self.lock:
+            if _OneDnnOff.inside == 0:
+                _OneDnnOff.before = torch.backends.mkldnn.enabled
+                torch.backends.mkldnn.enabled = False
+            _OneDnnOff.inside += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self.lock:
+            _OneDnnOff.inside -= 1
+            if _OneDnnOff.inside == 0:
+                torch.backends.mkldnn.enabled = _OneDnnOff.before
 
 
 def microphone_chunks(chunk: int, device: int | str | None = None, sample_rate: int = 16000) -> Iterator[np.ndarray]:
