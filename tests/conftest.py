@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -7,6 +10,20 @@ import pytest
 from asr.config import ExperimentConfig, FeatureConfig, ModelConfig, SpecAugmentConfig, TrainConfig
 
 FIXTURES = Path(__file__).resolve().parent.parent / "data" / "fixtures"
+
+
+def asr_cli(*args: str, stdin: bytes | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``python -m asr.cli ARGS`` with ``stdin`` bytes fed in; stdout and stderr as text."""
+    done = subprocess.run([sys.executable, "-m", "asr.cli", *args], capture_output=True, input=stdin, timeout=timeout)
+    out, err = done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
+    return subprocess.CompletedProcess(done.args, done.returncode, out, err)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

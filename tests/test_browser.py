@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.test_serve import free_port, start_server
+from tests.conftest import free_port
+from tests.test_serve import start_server
 from tests.test_transcribe import TEXTS, clips
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 import torch
 
 from asr.monitor import read_metrics
+from tests.conftest import free_port
 
 HELPERS = Path(__file__).resolve().parent / "helpers"
 
@@ -94,11 +94,8 @@ def test_relaunch_after_a_killed_worker_resumes_from_last_checkpoint(tmp_path: P
 def test_two_nodes_rendezvous_and_train(tmp_path: Path, fixtures_manifest: Path) -> None:
     # Two torchrun "nodes" (one process each) meeting through the c10d rendezvous on
     # 127.0.0.1, as the README's multi-node line launches them: each node's worker is
-    # LOCAL_RANK 0, so only the global rank may decide who writes. (A port of its own, not
-    # tests.test_serve.free_port: importing that module needs aiohttp.)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    # LOCAL_RANK 0, so only the global rank may decide who writes.
+    port = free_port()
     launch = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1",
               "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{port}", "--rdzv_id=asr-test"]  # fmt: skip
     cmd = [*launch, *_train_args(fixtures_manifest, tmp_path, epochs=3)]

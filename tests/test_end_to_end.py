@@ -1,7 +1,5 @@
 """Tiny end-to-end runs: train to memorize the fixture clips, then decode and transcribe."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,13 +8,9 @@ import torch
 from asr.checkpoint import load_model, read_checkpoint
 from asr.data import AudioDataset, collate, read_manifest
 from asr.transcribe import log_probs_of, transcribe_files
-from tests.conftest import tiny_config
+from tests.conftest import asr_cli, tiny_config
 
 FIXTURE_TEXTS = ["hello world", "open the door", "the cat sat", "good morning"]
-
-
-def _asr(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "asr.cli", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_overfit_memorizes_fixtures(overfit_checkpoint: Path, fixtures_manifest: Path) -> None:
@@ -33,13 +27,13 @@ def test_overfit_memorizes_fixtures(overfit_checkpoint: Path, fixtures_manifest:
 
 def test_cli_transcribe_fixture_clip(overfit_checkpoint: Path, fixtures_manifest: Path) -> None:
     clip = fixtures_manifest.parent / "utt1.wav"
-    result = _asr("transcribe", "--model", str(overfit_checkpoint), str(clip))
+    result = asr_cli("transcribe", "--model", str(overfit_checkpoint), str(clip))
     assert result.returncode == 0, result.stderr
     assert result.stdout == "open the door\n"
 
 
 def test_cli_decode_writes_results(overfit_checkpoint: Path, fixtures_manifest: Path, tmp_path: Path) -> None:
-    result = _asr("decode", "--model", str(overfit_checkpoint), "--manifest", str(fixtures_manifest),
+    result = asr_cli("decode", "--model", str(overfit_checkpoint), "--manifest", str(fixtures_manifest),
                   "--out-dir", str(tmp_path), "--num-workers", "0")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "fixtures: WER 0.00%" in result.stdout
@@ -50,15 +44,15 @@ def test_cli_decode_writes_results(overfit_checkpoint: Path, fixtures_manifest: 
 def test_cli_errors_name_the_file(overfit_checkpoint: Path, fixtures_manifest: Path, tmp_path: Path) -> None:
     (tmp_path / "text.wav").write_text("not audio at all")
     good = fixtures_manifest.parent / "utt0.wav"
-    result = _asr("transcribe", "--model", str(overfit_checkpoint), str(tmp_path / "missing.wav"),
+    result = asr_cli("transcribe", "--model", str(overfit_checkpoint), str(tmp_path / "missing.wav"),
                   str(tmp_path / "text.wav"), str(good))  # fmt: skip
     assert result.returncode == 1
     assert result.stdout == "hello world\n"  # good files are still transcribed
     assert f"{tmp_path / 'missing.wav'}: no such file" in result.stderr
     assert f"{tmp_path / 'text.wav'}: not an audio file" in result.stderr
-    result = _asr("transcribe", "--model", str(tmp_path / "text.wav"), str(good))
+    result = asr_cli("transcribe", "--model", str(tmp_path / "text.wav"), str(good))
     assert result.returncode == 1 and "text.wav: not a readable checkpoint" in result.stderr
-    result = _asr("decode", "--model", str(overfit_checkpoint), "--manifest", str(tmp_path / "none.jsonl"))
+    result = asr_cli("decode", "--model", str(overfit_checkpoint), "--manifest", str(tmp_path / "none.jsonl"))
     assert result.returncode == 1 and "none.jsonl: no such manifest file" in result.stderr
 
 
@@ -78,7 +72,7 @@ def test_cli_beam_search_with_lm_tune_and_decode(
 ) -> None:
     arpa = fixtures_manifest.parent / "tiny.arpa"
     tuned = tmp_path / "tuned.json"
-    result = _asr(
+    result = asr_cli(
         "tune-lm",
         "--model",
         str(overfit_checkpoint),
@@ -106,13 +100,13 @@ def test_cli_beam_search_with_lm_tune_and_decode(
     assert result.returncode == 0, result.stderr
     assert "fixtures: best alpha" in result.stdout and "WER 0.00%" in result.stdout
     assert (tmp_path / "posteriors-fixtures.pt").is_file()  # the next tune-lm run only decodes
-    result = _asr("decode", "--model", str(overfit_checkpoint), "--manifest", str(fixtures_manifest),
+    result = asr_cli("decode", "--model", str(overfit_checkpoint), "--manifest", str(fixtures_manifest),
                   "--lm", str(arpa), "--tuned", str(tuned), "--beam", "8", "--out-dir", str(tmp_path),
                   "--num-workers", "0", "--decode-workers", "2", "--lexicon", "free")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "fixtures: WER 0.00%" in result.stdout and f"beam 8, LM {arpa}" in result.stdout
     assert "lexicon free" in result.stdout
-    result = _asr("decode", "--model", str(overfit_checkpoint), "--manifest", str(fixtures_manifest),
+    result = asr_cli("decode", "--model", str(overfit_checkpoint), "--manifest", str(fixtures_manifest),
                   "--lm", str(tmp_path / "nope.bin"))  # fmt: skip
     assert result.returncode == 1 and "nope.bin: no such language model file" in result.stderr
 
@@ -120,7 +114,7 @@ def test_cli_beam_search_with_lm_tune_and_decode(
 def test_cli_transcribe_with_beam_and_lexicon(overfit_checkpoint: Path, fixtures_manifest: Path) -> None:
     clip = fixtures_manifest.parent / "utt2.wav"
     arpa = fixtures_manifest.parent / "tiny.arpa"
-    result = _asr("transcribe", "--model", str(overfit_checkpoint), str(clip), "--lm", str(arpa),
+    result = asr_cli("transcribe", "--model", str(overfit_checkpoint), str(clip), "--lm", str(arpa),
                   "--lexicon", "lm", "--alpha", "0.5")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout == "the cat sat\n"
@@ -137,7 +131,7 @@ def test_average_checkpoints(tmp_path: Path, fixtures_manifest: Path) -> None:
     shutil.copy(tmp_path / "run" / "last.pt", tmp_path / "epoch1.pt")
     train(tiny_config(tmp_path / "run", fixtures_manifest, epochs=2))
     a, b = read_checkpoint(tmp_path / "epoch1.pt"), read_checkpoint(tmp_path / "run" / "last.pt")
-    result = _asr("average", str(tmp_path / "epoch1.pt"), str(tmp_path / "run" / "last.pt"),
+    result = asr_cli("average", str(tmp_path / "epoch1.pt"), str(tmp_path / "run" / "last.pt"),
                   "--out", str(tmp_path / "avg.pt"))  # fmt: skip
     assert result.returncode == 0, result.stderr
     avg = read_checkpoint(tmp_path / "avg.pt")

@@ -15,15 +15,10 @@ import aiohttp
 import numpy as np
 import pytest
 
+from tests.conftest import free_port
 from tests.test_transcribe import TEXTS, clips
 
 PAIRS = [(0, 1), (1, 2), (2, 3), (3, 0)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(checkpoint: Path, *extra: str) -> tuple[subprocess.Popen, str]:

@@ -27,9 +27,9 @@ from asr.decoding import Hypothesis, Word
 from asr.formats import cues, to_srt, to_vtt
 from asr.segment import Segment, Segmenter
 from asr.transcribe import SegmentResult, Transcript, _segment_result
+from tests.conftest import FIXTURES, asr_cli
 
 TEXTS = ["hello world", "open the door", "the cat sat", "good morning"]
-FIXTURES = Path(__file__).resolve().parent.parent / "data" / "fixtures"
 
 
 def clips() -> list[np.ndarray]:
@@ -343,34 +343,29 @@ def test_directory_with_bad_files(robust_checkpoint: Path, world_readable_dir: P
 # ----------------------------------------------------------------------------- CLI inputs and outputs
 
 
-def _asr(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "asr.cli", *args]
-    return subprocess.run(command, capture_output=True, input=stdin, timeout=300)
-
-
 def test_cli_stdin_glob_and_subtitles_on_stdout(robust_checkpoint: Path, tmp_path: Path) -> None:
     long = tmp_path / "long.wav"
     sf.write(long, concatenate(clips(), gap=1.2), 16000)
-    result = _asr("transcribe", "--model", str(robust_checkpoint), "-", "--format", "srt", stdin=long.read_bytes())
-    assert result.returncode == 0, result.stderr.decode()
-    srt = result.stdout.decode()
+    result = asr_cli("transcribe", "--model", str(robust_checkpoint), "-", "--format", "srt", stdin=long.read_bytes())
+    assert result.returncode == 0, result.stderr
+    srt = result.stdout
     assert srt.startswith("1\n00:00:00,") and "good morning" in srt and srt.count(" --> ") == 4
     for i in range(2):
         shutil.copy(FIXTURES / f"utt{i}.wav", tmp_path / f"clip{i}.wav")
-    result = _asr("transcribe", "--model", str(robust_checkpoint), str(tmp_path / "clip*.wav"), "--with-names")
-    assert result.returncode == 0, result.stderr.decode()
-    assert result.stdout.decode() == f"{tmp_path}/clip0.wav\thello world\n{tmp_path}/clip1.wav\topen the door\n"
-    result = _asr("transcribe", "--model", str(robust_checkpoint), str(tmp_path / "nothing*.wav"), str(long))
-    assert result.returncode == 1 and result.stdout.decode() == " ".join(TEXTS) + "\n"
-    assert "nothing*.wav: no files match this pattern" in result.stderr.decode()
-    result = _asr("transcribe", "--model", str(robust_checkpoint), str(long), str(long), "--format", "vtt")
-    assert result.returncode == 1 and "needs --output-dir" in result.stderr.decode()  # two inputs, one VTT stream
+    result = asr_cli("transcribe", "--model", str(robust_checkpoint), str(tmp_path / "clip*.wav"), "--with-names")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{tmp_path}/clip0.wav\thello world\n{tmp_path}/clip1.wav\topen the door\n"
+    result = asr_cli("transcribe", "--model", str(robust_checkpoint), str(tmp_path / "nothing*.wav"), str(long))
+    assert result.returncode == 1 and result.stdout == " ".join(TEXTS) + "\n"
+    assert "nothing*.wav: no files match this pattern" in result.stderr
+    result = asr_cli("transcribe", "--model", str(robust_checkpoint), str(long), str(long), "--format", "vtt")
+    assert result.returncode == 1 and "needs --output-dir" in result.stderr  # two inputs, one VTT stream
 
 
 def test_cli_nbest_json(robust_checkpoint: Path, tmp_path: Path) -> None:
-    result = _asr("transcribe", "--model", str(robust_checkpoint), str(FIXTURES / "utt2.wav"), "--format", "json",
+    result = asr_cli("transcribe", "--model", str(robust_checkpoint), str(FIXTURES / "utt2.wav"), "--format", "json",
                   "--n-best", "3", "--beam", "8")  # fmt: skip
-    assert result.returncode == 0, result.stderr.decode()
+    assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["text"] == "the cat sat" and doc["settings"]["decoding"]["beam_size"] == 8
     nbest = doc["segments"][0]["nbest"]
@@ -385,6 +380,6 @@ def test_cli_corrupt_and_foreign_models(tmp_path: Path) -> None:
     junk.write_bytes(b"\x00garbage" * 100)
     torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
     for model, message in ((junk, "not a readable checkpoint"), (foreign, "not an asr checkpoint")):
-        result = _asr("transcribe", "--model", str(model), str(FIXTURES / "utt0.wav"))
+        result = asr_cli("transcribe", "--model", str(model), str(FIXTURES / "utt0.wav"))
         assert result.returncode == 1
-        assert f"{model}: {message}" in result.stderr.decode()
+        assert f"{model}: {message}" in result.stderr
