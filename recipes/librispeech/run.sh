@@ -78,17 +78,8 @@ if $dry_run; then
 fi
 mkdir -p "$data/.done"
 
-log() { printf '\n[%s] stage %s: %s\n' "$(date +%H:%M:%S)" "$1" "$2"; }
-run_stage() {  # run_stage N description: true when stage N must run now
-    local n=$1
-    [ "$n" -ge "$stage" ] && [ "$n" -le "$stop_stage" ] || return 1
-    if [ -f "$data/.done/$n" ]; then
-        log "$n" "$2 (done already, skipped)"
-        return 1
-    fi
-    log "$n" "$2"
-}
-done_stage() { touch "$data/.done/$1"; }
+# shellcheck source=../stages.sh
+source "$here/../stages.sh"
 
 if run_stage 1 "download LibriSpeech ($subset h of training audio) and LM files"; then
     "${resources[@]}" download --dest "$data/download"

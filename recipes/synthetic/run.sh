@@ -42,17 +42,8 @@ asr="$python -m asr.cli"
 export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
 start_time=$SECONDS
 
-log() { printf '\n[%s] stage %s: %s\n' "$(date +%H:%M:%S)" "$1" "$2"; }
-run_stage() {  # run_stage N description: true when stage N must run now
-    local n=$1
-    [ "$n" -ge "$stage" ] && [ "$n" -le "$stop_stage" ] || return 1
-    if [ -f "$data/.done/$n" ]; then
-        log "$n" "$2 (done already, skipped)"
-        return 1
-    fi
-    log "$n" "$2"
-}
-done_stage() { touch "$data/.done/$1"; }
+# shellcheck source=../stages.sh
+source "$here/../stages.sh"
 
 if run_stage 0 "check tools"; then
     for tool in espeak-ng flite text2wave sox; do
