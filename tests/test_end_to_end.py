@@ -34,7 +34,7 @@ def test_cli_transcribe_fixture_clip(overfit_checkpoint: Path, fixtures_manifest
 
 def test_cli_decode_writes_results(overfit_checkpoint: Path, fixtures_manifest: Path, tmp_path: Path) -> None:
     result = asr_cli("decode", "--model", str(overfit_checkpoint), "--manifest", str(fixtures_manifest),
-                  "--out-dir", str(tmp_path), "--num-workers", "0")  # fmt: skip
+                     "--out-dir", str(tmp_path), "--num-workers", "0")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "fixtures: WER 0.00%" in result.stdout
     assert (tmp_path / "wer-fixtures.txt").read_text().startswith("WER 0.00%")
@@ -45,7 +45,7 @@ def test_cli_errors_name_the_file(overfit_checkpoint: Path, fixtures_manifest: P
     (tmp_path / "text.wav").write_text("not audio at all")
     good = fixtures_manifest.parent / "utt0.wav"
     result = asr_cli("transcribe", "--model", str(overfit_checkpoint), str(tmp_path / "missing.wav"),
-                  str(tmp_path / "text.wav"), str(good))  # fmt: skip
+                     str(tmp_path / "text.wav"), str(good))  # fmt: skip
     assert result.returncode == 1
     assert result.stdout == "hello world\n"  # good files are still transcribed
     assert f"{tmp_path / 'missing.wav'}: no such file" in result.stderr
@@ -107,7 +107,7 @@ def test_cli_beam_search_with_lm_tune_and_decode(
     assert "fixtures: WER 0.00%" in result.stdout and f"beam 8, LM {arpa}" in result.stdout
     assert "lexicon free" in result.stdout
     result = asr_cli("decode", "--model", str(overfit_checkpoint), "--manifest", str(fixtures_manifest),
-                  "--lm", str(tmp_path / "nope.bin"))  # fmt: skip
+                     "--lm", str(tmp_path / "nope.bin"))  # fmt: skip
     assert result.returncode == 1 and "nope.bin: no such language model file" in result.stderr
 
 
@@ -115,7 +115,7 @@ def test_cli_transcribe_with_beam_and_lexicon(overfit_checkpoint: Path, fixtures
     clip = fixtures_manifest.parent / "utt2.wav"
     arpa = fixtures_manifest.parent / "tiny.arpa"
     result = asr_cli("transcribe", "--model", str(overfit_checkpoint), str(clip), "--lm", str(arpa),
-                  "--lexicon", "lm", "--alpha", "0.5")  # fmt: skip
+                     "--lexicon", "lm", "--alpha", "0.5")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout == "the cat sat\n"
 
@@ -132,7 +132,7 @@ def test_average_checkpoints(tmp_path: Path, fixtures_manifest: Path) -> None:
     train(tiny_config(tmp_path / "run", fixtures_manifest, epochs=2))
     a, b = read_checkpoint(tmp_path / "epoch1.pt"), read_checkpoint(tmp_path / "run" / "last.pt")
     result = asr_cli("average", str(tmp_path / "epoch1.pt"), str(tmp_path / "run" / "last.pt"),
-                  "--out", str(tmp_path / "avg.pt"))  # fmt: skip
+                     "--out", str(tmp_path / "avg.pt"))  # fmt: skip
     assert result.returncode == 0, result.stderr
     avg = read_checkpoint(tmp_path / "avg.pt")
     weight = "head.weight"

@@ -364,7 +364,7 @@ def test_cli_stdin_glob_and_subtitles_on_stdout(robust_checkpoint: Path, tmp_pat
 
 def test_cli_nbest_json(robust_checkpoint: Path, tmp_path: Path) -> None:
     result = asr_cli("transcribe", "--model", str(robust_checkpoint), str(FIXTURES / "utt2.wav"), "--format", "json",
-                  "--n-best", "3", "--beam", "8")  # fmt: skip
+                     "--n-best", "3", "--beam", "8")  # fmt: skip
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["text"] == "the cat sat" and doc["settings"]["decoding"]["beam_size"] == 8
