@@ -245,7 +245,7 @@ class StreamingRecognizer:
             conv = self.model.frontend(window[None], torch.tensor([len(window)], device=self.device))[0]
             x = conv[self.k - w // self.subsampling : stop - w // self.subsampling]
             states = []
-            with _OneDnnOff() if self._native_lstm else nullcontext():
+            with _ONEDNN_OFF if self._native_lstm else nullcontext():
                 for lstm, norm, state in zip(self.model.lstms, self.model.norms, self.states, strict=True):
                     out, state = lstm.forward_lstm(x[None], state)
                     x = norm(out[0])
@@ -303,24 +303,28 @@ def file_chunks(path: str, chunk: int, realtime: bool = False, sample_rate: int 
 class _OneDnnOff:
     """oneDNN off while any thread is inside (a process-wide switch, counted so that streams
     in several threads, as in ``asr serve``, never flip it for each other); back to what it
-    was when the last one leaves."""
+    was when the last one leaves. Use the one instance, :data:`_ONEDNN_OFF`."""
 
-    lock = threading.Lock()
-    inside = 0
-    before = True
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.inside = 0
+        self.before = True
 
     def __enter__(self) -> None:
         with self.lock:
-            if _OneDnnOff.inside == 0:
-                _OneDnnOff.before = torch.backends.mkldnn.enabled
+            if self.inside == 0:
+                self.before = torch.backends.mkldnn.enabled
                 torch.backends.mkldnn.enabled = False
-            _OneDnnOff.inside += 1
+            self.inside += 1
 
     def __exit__(self, *exc: object) -> None:
         with self.lock:
-            _OneDnnOff.inside -= 1
-            if _OneDnnOff.inside == 0:
-                torch.backends.mkldnn.enabled = _OneDnnOff.before
+            self.inside -= 1
+            if self.inside == 0:
+                torch.backends.mkldnn.enabled = self.before
+
+
+_ONEDNN_OFF = _OneDnnOff()
 
 
 def microphone_chunks(chunk: int, device: int | str | None = None, sample_rate: int = 16000) -> Iterator[np.ndarray]:

@@ -18,7 +18,7 @@ import torch
 from asr.checkpoint import build, load_model
 from asr.config import ExperimentConfig, FeatureConfig, ModelConfig
 from asr.decoding import greedy_hypothesis
-from asr.streaming import StreamingRecognizer, _OneDnnOff
+from asr.streaming import _ONEDNN_OFF, StreamingRecognizer
 from asr.transcribe import log_probs_of, seconds_per_frame
 from tests.test_transcribe import TEXTS, clips, concatenate
 
@@ -199,10 +199,9 @@ def test_beam_search_streams_through_the_incremental_decoder(streaming_checkpoin
 
 def test_onednn_stays_off_until_the_last_stream_leaves() -> None:
     assert torch.backends.mkldnn.enabled
-    first, second = _OneDnnOff(), _OneDnnOff()
-    first.__enter__()
-    second.__enter__()  # another thread's stream starts while the first is inside
-    first.__exit__(None, None, None)
+    _ONEDNN_OFF.__enter__()
+    _ONEDNN_OFF.__enter__()  # another thread's stream starts while the first is inside
+    _ONEDNN_OFF.__exit__(None, None, None)
     assert not torch.backends.mkldnn.enabled  # the first leaving must not turn it back on
-    second.__exit__(None, None, None)
+    _ONEDNN_OFF.__exit__(None, None, None)
     assert torch.backends.mkldnn.enabled
