@@ -440,7 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", type=Path, required=True, help="dev manifest with references")
     p.add_argument("--alphas", type=float, nargs=2, default=[0.0, 2.0], metavar=("LOW", "HIGH"))
     p.add_argument("--betas", type=float, nargs=2, default=[-1.0, 3.0], metavar=("LOW", "HIGH"))
-    p.add_argument("--trials", type=int, default=30, help="random points (or about this many on a --grid)")
+    p.add_argument("--trials", type=int, default=30, help="decodes: half at random points, the rest refining the "
+                   "best by compass search (or about this many on a --grid)")  # fmt: skip
     p.add_argument("--grid", action="store_true", help="a square grid instead of random points")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, help="result JSON (default: OUT_DIR/tune-lm-NAME.json)")

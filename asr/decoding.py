@@ -12,7 +12,7 @@ import copy
 import dataclasses
 import multiprocessing as mp
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -357,42 +357,87 @@ def tune_lm(
     """Search LM weight ``alpha`` and word bonus ``beta`` (ranges inclusive) for the lowest
     WER of ``decoder`` on cached ``posteriors`` (``(T_i, V)`` arrays) against ``refs``.
 
-    ``grid``: a square grid of about ``trials`` points; otherwise ``trials`` random points
-    (seeded). Each trial only decodes; ``workers`` processes share the posteriors.
+    ``grid``: a square grid of about ``trials`` points. Otherwise half the ``trials`` are
+    random points (seeded) and the rest refine the best of them by compass search (see
+    :func:`search_2d`). Each trial only decodes; ``workers`` processes share the posteriors.
     """
     from tqdm import tqdm
 
     from asr.metrics import score
 
-    if grid:
-        n = max(2, round(trials**0.5))
-        points = [(a, b) for a in np.linspace(*alphas, n) for b in np.linspace(*betas, n)]
-    else:
-        rng = np.random.default_rng(seed)
-        points = list(zip(rng.uniform(*alphas, trials), rng.uniform(*betas, trials), strict=True))
-    points = [(round(float(a), 3), round(float(b), 3)) for a, b in points]
-    results: list[tuple[float, float, float]] = []
-    bar = tqdm(points, desc="tune-lm", disable=None, dynamic_ncols=True)  # None: only on a terminal
+    bar = tqdm(total=trials, desc="tune-lm", disable=None, dynamic_ncols=True)  # None: only on a terminal
     pool = None
     if workers > 1:
         ctx = mp.get_context("forkserver" if sys.platform != "win32" else "spawn")
         pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_tuner, initargs=(decoder, posteriors))
+    best = float("inf")
+
+    def evaluate(alpha: float, beta: float) -> float:
+        nonlocal best
+        if pool is None:
+            trial = decoder.with_options(alpha=alpha, beta=beta)
+            hyps = [trial.decode(x)[0].text for x in posteriors]
+        else:
+            tasks = [(alpha, beta, i) for i in range(len(posteriors))]
+            hyps = list(pool.map(_decode_index, tasks, chunksize=max(1, len(tasks) // (4 * workers))))
+        wer = score(refs, hyps).wer
+        best = min(best, wer)
+        bar.update()
+        bar.set_postfix(best=f"{100 * best:.2f}%")
+        return wer
+
     try:
-        for alpha, beta in bar:
-            if pool is None:
-                trial = decoder.with_options(alpha=alpha, beta=beta)
-                hyps = [trial.decode(x)[0].text for x in posteriors]
-            else:
-                tasks = [(alpha, beta, i) for i in range(len(posteriors))]
-                hyps = list(pool.map(_decode_index, tasks, chunksize=max(1, len(tasks) // (4 * workers))))
-            results.append((alpha, beta, score(refs, hyps).wer))
-            best = min(results, key=lambda r: r[2])
-            bar.set_postfix(best=f"{100 * best[2]:.2f}% a={best[0]} b={best[1]}")
+        results = search_2d(evaluate, alphas, betas, trials, grid, seed)
     finally:
+        bar.close()
         if pool is not None:
             pool.shutdown()
     alpha, beta, wer = min(results, key=lambda r: r[2])
     return TuningResult(alpha, beta, wer, tuple(results))
+
+
+def search_2d(
+    evaluate: Callable[[float, float], float],
+    xs: tuple[float, float],
+    ys: tuple[float, float],
+    trials: int,
+    grid: bool = False,
+    seed: int = 0,
+) -> list[tuple[float, float, float]]:
+    """Minimize ``evaluate(x, y)`` over the box ``xs`` x ``ys`` in at most ``trials`` calls;
+    returns every ``(x, y, value)`` evaluated, in order (points rounded to 3 decimals).
+
+    ``grid``: a square grid of about ``trials`` points. Otherwise ``(trials + 1) // 2``
+    seeded random points, then a compass search from the best of them: its four neighbours
+    one step away on each axis (first an eighth of the range), moving to the best one that
+    improves, halving the steps when none does.
+    """
+    done: dict[tuple[float, float], float] = {}
+
+    def visit(x: float, y: float) -> None:
+        point = (round(float(np.clip(x, *xs)), 3), round(float(np.clip(y, *ys)), 3))
+        if point not in done and len(done) < trials:
+            done[point] = evaluate(*point)
+
+    if grid:
+        n = max(2, round(trials**0.5))
+        trials = max(trials, n * n)
+        for x in np.linspace(*xs, n):
+            for y in np.linspace(*ys, n):
+                visit(x, y)
+    else:
+        rng = np.random.default_rng(seed)
+        explore = max(1, (trials + 1) // 2)
+        for x, y in zip(rng.uniform(*xs, explore), rng.uniform(*ys, explore), strict=True):
+            visit(x, y)
+        steps = [(xs[1] - xs[0]) / 8, (ys[1] - ys[0]) / 8]
+        while len(done) < trials and max(steps) >= 1e-3:
+            (x, y), value = min(done.items(), key=lambda item: item[1])
+            for dx, dy in ((steps[0], 0), (-steps[0], 0), (0, steps[1]), (0, -steps[1])):
+                visit(x + dx, y + dy)
+            if min(done.values()) >= value:
+                steps = [s / 2 for s in steps]
+    return [(x, y, value) for (x, y), value in done.items()]
 
 
 _TUNER: dict[str, Any] = {}

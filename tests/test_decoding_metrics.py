@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from asr.decoding import greedy_decode, greedy_ids
+from asr.decoding import greedy_decode, greedy_ids, search_2d
 from asr.metrics import align, score, write_results
 from asr.text import Vocabulary
 
@@ -55,3 +55,22 @@ def test_result_files(tmp_path: Path) -> None:
     errs = (tmp_path / "errs-test.txt").read_text()
     assert "u1:\td (e->x)" in errs and "1\te->x" in errs
     assert (tmp_path / "wer-test.txt").read_text().startswith("WER 20.00% [ 1 / 5, 0 ins, 0 del, 1 sub ]")
+
+
+def _bowl(x: float, y: float) -> float:
+    return (x - 0.7) ** 2 + 0.5 * (y - 1.9) ** 2 + 0.3 * (x - 0.7) * (y - 1.9)
+
+
+def test_lm_weight_search_refines_the_best_random_point() -> None:
+    trials = search_2d(_bowl, (0.0, 2.0), (-1.0, 3.0), trials=16, seed=0)
+    assert len(trials) == 16 and len({(x, y) for x, y, _ in trials}) == 16
+    assert all(0 <= x <= 2 and -1 <= y <= 3 and value == _bowl(x, y) for x, y, value in trials)
+    x, y, value = min(trials, key=lambda t: t[2])
+    random_best = min(value for _, _, value in trials[:8])
+    assert random_best > 0.05  # the 8 seeded random points land far from (0.7, 1.9) ...
+    assert abs(x - 0.7) < 0.05 and abs(y - 1.9) < 0.05 and value < 0.002  # ... the compass search does not
+
+
+def test_lm_weight_grid_search() -> None:
+    trials = search_2d(_bowl, (0.0, 2.0), (-1.0, 3.0), trials=9, grid=True)
+    assert [(x, y) for x, y, _ in trials] == [(x, y) for x in (0.0, 1.0, 2.0) for y in (-1.0, 1.0, 3.0)]

@@ -85,7 +85,7 @@ def test_cli_beam_search_with_lm_tune_and_decode(
         "--out",
         str(tuned),
         "--trials",
-        "4",
+        "6",
         "--alphas",
         "0",
         "0.5",
