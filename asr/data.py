@@ -171,7 +171,25 @@ def bucket(
     return batches
 
 
-class BucketingBatchSampler(torch.utils.data.Sampler[list[int]]):
+class DurationBatching:
+    """What the batch plans share: utterance durations, a cap of ``batch_seconds`` of padded
+    audio per batch, seeded shuffling with duration ``jitter``, and the epoch."""
+
+    def __init__(
+        self, durations: Sequence[float], batch_seconds: float, shuffle: bool, seed: int, jitter: float
+    ) -> None:
+        if batch_seconds < max(durations):
+            raise ValueError(f"batch_seconds={batch_seconds} is below the longest utterance ({max(durations):.1f} s)")
+        self.durations, self.batch_seconds = list(durations), batch_seconds
+        self.shuffle, self.seed, self.jitter = shuffle, seed, jitter
+        self.epoch = 0
+        self.sorted_first = False
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+
+class BucketingBatchSampler(DurationBatching, torch.utils.data.Sampler[list[int]]):
     """Batches of similar-length utterances holding at most ``batch_seconds`` of padded audio.
 
     Utterances are sorted by duration (with a little random jitter each epoch, so batches
@@ -188,19 +206,8 @@ class BucketingBatchSampler(torch.utils.data.Sampler[list[int]]):
         seed: int = 0,
         jitter: float = 0.1,
     ) -> None:
-        if batch_seconds < max(durations):
-            raise ValueError(f"batch_seconds={batch_seconds} is below the longest utterance ({max(durations):.1f} s)")
-        self.durations = list(durations)
-        self.batch_seconds = batch_seconds
-        self.shuffle = shuffle
-        self.seed = seed
-        self.jitter = jitter
-        self.epoch = 0
-        self.sorted_first = False
+        super().__init__(durations, batch_seconds, shuffle, seed, jitter)
         self._cache: tuple[tuple[int, bool], list[list[int]]] | None = None
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def batches(self) -> list[list[int]]:
         key = (self.epoch, self.sorted_first)

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from asr.audio import AudioError, decode_audio
-from asr.data import AudioDataset, ManifestError, Utterance, bucket, read_manifest
+from asr.data import AudioDataset, DurationBatching, ManifestError, Utterance, bucket, read_manifest
 
 INDEX = "index.jsonl"
 PATTERN = "shard-%06d.tar"
@@ -133,7 +133,7 @@ class ShardDataset(AudioDataset):
         return {**self.__dict__, "_fds": {}}
 
 
-class ShardBatchSampler:
+class ShardBatchSampler(DurationBatching):
     """Each epoch's batches over shards, split across ranks by shard (see the module doc).
 
     ``shard_of[i]`` is utterance ``i``'s shard number (utterances listed in shard order).
@@ -150,19 +150,12 @@ class ShardBatchSampler:
         seed: int = 0,
         jitter: float = 0.1,
     ) -> None:
-        if batch_seconds < max(durations):
-            raise ValueError(f"batch_seconds={batch_seconds} is below the longest utterance ({max(durations):.1f} s)")
-        self.durations, self.batch_seconds, self.buffer = list(durations), batch_seconds, buffer
-        self.shuffle, self.seed, self.jitter = shuffle, seed, jitter
+        super().__init__(durations, batch_seconds, shuffle, seed, jitter)
+        self.buffer = buffer
         self.shards: dict[int, list[int]] = {}
         for i, shard in enumerate(shard_of):
             self.shards.setdefault(shard, []).append(i)
-        self.epoch = 0
-        self.sorted_first = False
         self._cache: dict[tuple[int, bool, int, int], list[list[int]]] = {}
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def batches_for(self, rank: int, world: int) -> list[list[int]]:
         key = (self.epoch, self.sorted_first, rank, world)
