@@ -365,12 +365,13 @@ def tune_lm(
 
     from asr.metrics import score
 
-    bar = tqdm(total=trials, desc="tune-lm", disable=None, dynamic_ncols=True)  # None: only on a terminal
+    total = grid_side(trials) ** 2 if grid else trials
+    bar = tqdm(total=total, desc="tune-lm", disable=None, dynamic_ncols=True)  # None: only on a terminal
     pool = None
     if workers > 1:
         ctx = mp.get_context("forkserver" if sys.platform != "win32" else "spawn")
         pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_tuner, initargs=(decoder, posteriors))
-    best = float("inf")
+    best = (float("inf"), 0.0, 0.0)  # WER, alpha, beta
 
     def evaluate(alpha: float, beta: float) -> float:
         nonlocal best
@@ -381,14 +382,15 @@ def tune_lm(
             tasks = [(alpha, beta, i) for i in range(len(posteriors))]
             hyps = list(pool.map(_decode_index, tasks, chunksize=max(1, len(tasks) // (4 * workers))))
         wer = score(refs, hyps).wer
-        best = min(best, wer)
+        best = min(best, (wer, alpha, beta))
         bar.update()
-        bar.set_postfix(best=f"{100 * best:.2f}%")
+        bar.set_postfix(best=f"{100 * best[0]:.2f}%", alpha=f"{best[1]:.3f}", beta=f"{best[2]:.3f}")
         return wer
 
     try:
         results = search_2d(evaluate, alphas, betas, trials, grid, seed)
     finally:
+        bar.total = bar.n  # the compass search may stop early once its steps are tiny
         bar.close()
         if pool is not None:
             pool.shutdown()
@@ -420,8 +422,8 @@ def search_2d(
             done[point] = evaluate(*point)
 
     if grid:
-        n = max(2, round(trials**0.5))
-        trials = max(trials, n * n)
+        n = grid_side(trials)
+        trials = n * n
         for x in np.linspace(*xs, n):
             for y in np.linspace(*ys, n):
                 visit(x, y)
@@ -438,6 +440,11 @@ def search_2d(
             if min(done.values()) >= value:
                 steps = [s / 2 for s in steps]
     return [(x, y, value) for (x, y), value in done.items()]
+
+
+def grid_side(trials: int) -> int:
+    """Points per axis of :func:`search_2d`'s square grid for about ``trials`` points."""
+    return max(2, round(trials**0.5))
 
 
 _TUNER: dict[str, Any] = {}

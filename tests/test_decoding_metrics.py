@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from asr.decoding import greedy_decode, greedy_ids, search_2d
+from asr.decoding import greedy_decode, greedy_ids, grid_side, search_2d
 from asr.metrics import align, score, write_results
 from asr.text import Vocabulary
 
@@ -74,3 +74,5 @@ def test_lm_weight_search_refines_the_best_random_point() -> None:
 def test_lm_weight_grid_search() -> None:
     trials = search_2d(_bowl, (0.0, 2.0), (-1.0, 3.0), trials=9, grid=True)
     assert [(x, y) for x, y, _ in trials] == [(x, y) for x in (0.0, 1.0, 2.0) for y in (-1.0, 1.0, 3.0)]
+    # about `trials` points on a square grid: 30 -> 5 x 5, the count the progress bar shows
+    assert grid_side(30) == 5 and len(search_2d(_bowl, (0.0, 2.0), (-1.0, 3.0), trials=30, grid=True)) == 25
