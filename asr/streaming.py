@@ -105,6 +105,8 @@ class StreamingRecognizer:
         self.states: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(self.model.lstms)
         self.pending = torch.zeros(0, self._width(), device=self.device)  # LSTM outputs awaiting lookahead
         self.log_probs: list[torch.Tensor] = []  # final (V,)-rows of this utterance, in chunks
+        self.best_path: list[int] = []  # greedy: collapsed argmax ids of those rows, blanks dropped
+        self.last_id = self.loaded.vocab.blank  # and the argmax of the last row
         self.vad = SpeechDetector(self.vad_cfg)
         self.vad_rest = np.zeros(0, np.float32)
         self.heard_speech, self.silence_run = False, 0
@@ -147,8 +149,11 @@ class StreamingRecognizer:
             return ""
         if self._stream is not None:
             return self._stream.best()
-        tail, _ = self._advance(end=True)
-        return greedy_hypothesis(self._all(tail), self.loaded.vocab, self.spf).text
+        tail, _ = self._advance(end=True)  # O(frames fed since the last call), not O(utterance)
+        ids = list(self.best_path)
+        if tail is not None:
+            self._extend_best_path(ids, self.last_id, tail)
+        return " ".join(self.loaded.vocab.decode(ids).split())
 
     def finalize(self) -> StreamResult:
         """Close the utterance: decode what is left and start a new one."""
@@ -271,6 +276,18 @@ class StreamingRecognizer:
             self.log_probs.append(log_probs.float().cpu())
             if self._stream is not None:
                 self._stream.feed(log_probs)
+            else:
+                self.last_id = self._extend_best_path(self.best_path, self.last_id, log_probs)
+
+    def _extend_best_path(self, ids: list[int], last: int, log_probs: torch.Tensor) -> int:
+        """Append the collapsed, blank-free argmax ids of ``log_probs (T, V)`` that follow a
+        row whose argmax was ``last`` to ``ids``; returns the argmax of the last row."""
+        blank = self.loaded.vocab.blank
+        for token in log_probs.argmax(-1).tolist():
+            if token != last and token != blank:
+                ids.append(token)
+            last = token
+        return last
 
     def _all(self, tail: torch.Tensor | None) -> torch.Tensor:
         parts = [*self.log_probs, *([tail.float().cpu()] if tail is not None else [])]

@@ -81,6 +81,8 @@ def test_partial_includes_all_audio_fed(streaming_checkpoint: Path) -> None:
     for i in range(0, len(first), 800):
         rec.accept(first[i : i + 800])
         partials.append(rec.partial())
+        tail, _ = rec._advance(end=True)  # the best path of every row so far, decoded whole
+        assert partials[-1] == greedy_hypothesis(rec._all(tail), loaded.vocab, seconds_per_frame(loaded)).text
     assert partials[-1] == "hello world"  # the last word too, before any finalize
     assert partials[0] != partials[-1]
     assert rec.finalize().text == "hello world"
