@@ -149,7 +149,7 @@ class StreamingRecognizer:
             return ""
         if self._stream is not None:
             return self._stream.best()
-        tail, _ = self._advance(end=True)  # O(frames fed since the last call), not O(utterance)
+        tail, _ = self._advance(end=True)  # argmax only over the rows since the last commit
         ids = list(self.best_path)
         if tail is not None:
             self._extend_best_path(ids, self.last_id, tail)
