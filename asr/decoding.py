@@ -29,15 +29,15 @@ from asr.text import Vocabulary, normalize
 def greedy_ids(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> list[list[int]]:
     """Best-path token ids per utterance. ``log_probs (B, T, V)``, ``lengths (B,)`` frames."""
     best = log_probs.argmax(-1).cpu()
-    out = []
-    for seq, n in zip(best, lengths.cpu().tolist(), strict=True):
-        seq = seq[:n]
-        if n:
-            keep = torch.ones(n, dtype=torch.bool)
-            keep[1:] = seq[1:] != seq[:-1]
-            seq = seq[keep & (seq != blank)]
-        out.append(seq.tolist())
-    return out
+    return [collapse(seq[:n], blank) for seq, n in zip(best, lengths.cpu().tolist(), strict=True)]
+
+
+def collapse(best: torch.Tensor, blank: int = 0, previous: int = -1) -> list[int]:
+    """The CTC best-path rule on per-frame argmax ids ``best (T,)``: merge repeats, drop
+    blanks. ``previous``: the id of the frame just before (a stream's earlier rows), whose
+    repeats are merged too; -1 for none."""
+    before = torch.cat([best.new_tensor([previous]), best[:-1]])
+    return best[(best != before) & (best != blank)].tolist()
 
 
 def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor, vocab: Vocabulary) -> list[str]:

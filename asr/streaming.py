@@ -31,7 +31,7 @@ import torch
 from asr.audio import AudioError
 from asr.checkpoint import LoadedModel
 from asr.config import SegmentConfig
-from asr.decoding import BeamSearchDecoder, DecoderStream, Word, greedy_hypothesis
+from asr.decoding import BeamSearchDecoder, DecoderStream, Word, collapse, greedy_hypothesis
 from asr.model import output_lengths
 from asr.segment import FRAME_SECONDS, SpeechDetector, frame_db
 from asr.transcribe import seconds_per_frame
@@ -105,8 +105,7 @@ class StreamingRecognizer:
         self.states: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(self.model.lstms)
         self.pending = torch.zeros(0, self._width(), device=self.device)  # LSTM outputs awaiting lookahead
         self.log_probs: list[torch.Tensor] = []  # final (V,)-rows of this utterance, in chunks
-        self.best_path: list[int] = []  # greedy: collapsed argmax ids of those rows, blanks dropped
-        self.last_id = self.loaded.vocab.blank  # and the argmax of the last row
+        self.best_path: list[int] = []  # greedy: the collapsed argmax ids of those rows
         self.vad = SpeechDetector(self.vad_cfg)
         self.vad_rest = np.zeros(0, np.float32)
         self.heard_speech, self.silence_run = False, 0
@@ -150,9 +149,7 @@ class StreamingRecognizer:
         if self._stream is not None:
             return self._stream.best()
         tail, _ = self._advance(end=True)  # argmax only over the rows since the last commit
-        ids = list(self.best_path)
-        if tail is not None:
-            self._extend_best_path(ids, self.last_id, tail)
+        ids = self.best_path + (self._collapse(tail) if tail is not None else [])
         return " ".join(self.loaded.vocab.decode(ids).split())
 
     def finalize(self) -> StreamResult:
@@ -273,21 +270,16 @@ class StreamingRecognizer:
         if keep > self.f0:
             self.feats, self.f0 = self.feats[keep - self.f0 :], keep
         if log_probs is not None and len(log_probs):
-            self.log_probs.append(log_probs.float().cpu())
             if self._stream is not None:
                 self._stream.feed(log_probs)
             else:
-                self.last_id = self._extend_best_path(self.best_path, self.last_id, log_probs)
+                self.best_path += self._collapse(log_probs)
+            self.log_probs.append(log_probs.float().cpu())
 
-    def _extend_best_path(self, ids: list[int], last: int, log_probs: torch.Tensor) -> int:
-        """Append the collapsed, blank-free argmax ids of ``log_probs (T, V)`` that follow a
-        row whose argmax was ``last`` to ``ids``; returns the argmax of the last row."""
-        blank = self.loaded.vocab.blank
-        for token in log_probs.argmax(-1).tolist():
-            if token != last and token != blank:
-                ids.append(token)
-            last = token
-        return last
+    def _collapse(self, log_probs: torch.Tensor) -> list[int]:
+        """Best-path ids of ``log_probs (T, V)``, the rows after the committed ones."""
+        previous = int(self.log_probs[-1][-1].argmax()) if self.log_probs else -1
+        return collapse(log_probs.argmax(-1).cpu(), self.loaded.vocab.blank, previous)
 
     def _all(self, tail: torch.Tensor | None) -> torch.Tensor:
         parts = [*self.log_probs, *([tail.float().cpu()] if tail is not None else [])]

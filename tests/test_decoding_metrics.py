@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from asr.decoding import greedy_decode, greedy_ids, grid_side, search_2d
+from asr.decoding import collapse, greedy_decode, greedy_ids, grid_side, search_2d
 from asr.metrics import align, score, write_results
 from asr.text import Vocabulary
 
@@ -21,6 +21,10 @@ def test_greedy_merges_repeats_and_drops_blanks() -> None:
     assert greedy_decode(log_probs, torch.tensor([12]), vocab) == ["hello"]
     assert greedy_decode(log_probs, torch.tensor([6]), vocab) == ["hel"]  # respects lengths
     assert greedy_decode(log_probs, torch.tensor([0]), vocab) == [""]
+    # a stream's chunks: the frame before a chunk merges with its repeats at the chunk's start
+    ids = torch.tensor(frames)
+    assert collapse(ids[:6]) + collapse(ids[6:], previous=l) == [h, e, l, l, o]
+    assert collapse(ids[:5]) + collapse(ids[5:], previous=e) == [h, e, l, l, o]
 
 
 def test_greedy_tidies_spaces() -> None:
