@@ -25,6 +25,7 @@ SAMPLE_RATE = 16000
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384_000  # outside this, a header is broken, not audio
 BLOCK_SECONDS = 30.0  # AudioStream's default block length
 TRUNCATION_SLACK = 0.98  # compressed formats' frame counts are estimates (mp3 Xing headers)
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3")  # what a folder of audio is searched for
 
 # WAVE format tags (RFC 2361) that libsndfile cannot decode, for a precise message.
 _WAV_CODECS = {0x0055: "MPEG layer 3", 0x0050: "MPEG", 0x00FF: "AAC", 0x1610: "AAC", 0x2000: "AC-3",

@@ -166,6 +166,28 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
     return loaded
 
 
+def init_weights(loaded: LoadedModel, path: str | Path) -> bool:
+    """Copy the weights of checkpoint ``path`` into ``loaded`` (fine-tuning: optimizer and
+    schedule stay fresh). The feature state (global CMVN statistics) is copied too when the
+    feature configs match; returns whether it was. Raises :class:`CheckpointError` when the
+    vocabularies or the model shapes differ."""
+    state = read_checkpoint(path)
+    theirs = state["config"].get("vocabulary")
+    if theirs != loaded.config.vocabulary:
+        raise CheckpointError(
+            f"{path}: its vocabulary {theirs!r} differs from this model's {loaded.config.vocabulary!r}; "
+            "init_from needs the same output symbols"
+        )
+    try:
+        loaded.model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: its weights do not fit this model config: {e}") from None
+    same_features = state["config"].get("features") == dataclasses.asdict(loaded.config.features)
+    if same_features:
+        loaded.features.load_state_dict(state["features"])
+    return same_features
+
+
 def average_checkpoints(paths: Sequence[str | Path], out: str | Path) -> Path:
     """Average the model weights of checkpoints trained with one config (e.g. the last K
     epochs) into ``out``, an inference checkpoint (no optimizer state). Integer buffers

@@ -1,5 +1,8 @@
 """The ``asr`` command: ``asr train``, ``asr decode``, ``asr tune-lm``, ``asr transcribe``,
-``asr stream``, ``asr serve``, ``asr export``, ``asr average``, ``asr shards``, ``asr lm build|import|eval``.
+``asr stream``, ``asr serve``, ``asr export``, ``asr average``, ``asr shards``, ``asr lm build|import|eval``,
+``asr align`` (word times of a known transcript and a score saying whether it matches the audio),
+``asr manifest kaldi|nemo|folder|check|merge`` (import a Kaldi data directory, a NeMo manifest or a folder of
+audio; check or merge manifests).
 
 Every subcommand exits non-zero with a one-line message naming the bad input.
 """
@@ -15,7 +18,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from asr.audio import AudioError
+from asr.align import AlignError
+from asr.audio import AUDIO_EXTENSIONS, AudioError
 from asr.checkpoint import CheckpointError, LoadedModel, load_model
 from asr.config import DecodingConfig, ExperimentConfig, add_config_arguments, config_from_arguments
 from asr.data import ManifestError
@@ -116,21 +120,69 @@ def cmd_decode(args: argparse.Namespace) -> int:
     loaded = load_model(args.model, _device(args.device))
     decoder = decoder_from_arguments(args, loaded)
     name = args.name or args.manifest.stem
-    ids, refs, hyps = recognize_manifest(
+    utts, hyps, bad = recognize_manifest(
         loaded, args.manifest, decoder, num_workers=args.num_workers, decode_workers=args.decode_workers
     )
     out_dir = args.out_dir or args.model.parent / "decode"
-    scores = write_results(out_dir, name, ids, refs, hyps)
-    how = "greedy" if decoder is None else _describe(decoder)
-    print(f"{name}: {scores.summary()} ({how})")
-    print(f"results in {out_dir}/{{recogs,errs,wer}}-{name}.txt")
-    return 0
+    if utts:
+        ids, refs, raw = [u.id for u in utts], [u.text for u in utts], [u.raw_text for u in utts]
+        scores = write_results(out_dir, name, ids, refs, hyps, raw)
+        how = "greedy" if decoder is None else _describe(decoder)
+        print(f"{name}: {scores.summary()} ({how})")
+        print(f"results in {out_dir}/{{recogs,errs,wer}}-{name}.txt")
+    return _report_bad_lines(args.manifest, bad, len(utts))
+
+
+def _report_bad_lines(manifest: Path, bad: list[str], good: int) -> int:
+    """Print every bad line of ``manifest`` to stderr; the exit status (1 when there are any)."""
+    if not bad:
+        return 0
+    rest = f"the other {good} were used" if good else "nothing was left to use"
+    print(f"error: {len(bad)} of {len(bad) + good} lines of {manifest} are unusable ({rest}):", file=sys.stderr)
+    for line in bad:
+        print(f"  {line}", file=sys.stderr)
+    return 1
 
 
 def _describe(decoder: BeamSearchDecoder) -> str:
     c = decoder.config
     lm = f"LM {decoder.lm.path}, alpha {c.alpha}, beta {c.beta}, " if decoder.lm is not None else ""
     return f"beam {c.beam_size}, {lm}lexicon {decoder.lexicon_mode}"
+
+
+def cmd_align(args: argparse.Namespace) -> int:
+    import json
+
+    from asr.align import align, align_manifest
+    from asr.audio import load_audio
+
+    if args.manifest is not None:
+        if args.audio is not None or args.text_file is not None or args.out is None:
+            raise AlignError("--manifest takes no AUDIO, TRANSCRIPT or --text-file, and needs --out")
+        loaded = load_model(args.model, _device(args.device))
+        total, failed = align_manifest(loaded, args.manifest, args.out, args.batch_seconds)
+        print(f"wrote {args.out}: {total - len(failed)} of {total} lines aligned")
+        if failed:
+            print(f"error: {len(failed)} lines could not be aligned (kept with align_error):", file=sys.stderr)
+            for message in failed:
+                print(f"  {message}", file=sys.stderr)
+        return 1 if failed else 0
+    if args.audio is None or (args.transcript is None) == (args.text_file is None):
+        raise AlignError("give AUDIO and the TRANSCRIPT (or --text-file FILE), or --manifest M --out OUT")
+    text = args.transcript
+    if args.text_file is not None:
+        try:
+            text = args.text_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise AlignError(f"{args.text_file}: cannot read the transcript ({e})") from None
+    loaded = load_model(args.model, _device(args.device))
+    audio = load_audio(args.audio, loaded.config.features.sample_rate)
+    result = align(loaded, audio, text, str(args.audio))
+    if args.format == "json":
+        print(json.dumps({"audio": str(args.audio), **result.to_dict()}))
+    else:
+        print(result.to_text(), end="")
+    return 0
 
 
 def cmd_tune_lm(args: argparse.Namespace) -> int:
@@ -146,22 +198,28 @@ def cmd_tune_lm(args: argparse.Namespace) -> int:
     name = args.name or args.manifest.stem
     out_dir = args.out_dir or args.model.parent / "decode"
     cache = out_dir / f"posteriors-{name}.pt"
+    if not args.manifest.is_file():
+        raise ManifestError(f"{args.manifest}: no such manifest file")
     key = {
         "model": str(args.model.resolve()),
         "mtime": args.model.stat().st_mtime,
         "manifest": args.manifest.read_text(),
     }
     cached = torch.load(cache, weights_only=False) if cache.is_file() else None
+    bad: list[str] = []
     if cached is not None and cached["key"] == key:
         refs, posteriors = cached["refs"], cached["posteriors"]
         print(f"posteriors from {cache}")
     else:
-        utts, posteriors = manifest_posteriors(loaded, args.manifest, num_workers=args.num_workers)
+        utts, posteriors, bad = manifest_posteriors(loaded, args.manifest, num_workers=args.num_workers)
         refs = [u.text for u in utts]
+        if not utts:
+            return _report_bad_lines(args.manifest, bad, 0)
         out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        torch.save({"key": key, "refs": refs, "posteriors": posteriors}, tmp)
-        tmp.replace(cache)
+        if not bad:  # with bad lines, a rerun checks the manifest again (its audio may have been fixed)
+            tmp = cache.with_suffix(".tmp")
+            torch.save({"key": key, "refs": refs, "posteriors": posteriors}, tmp)
+            tmp.replace(cache)
     result = tune_lm(
         decoder,
         posteriors,
@@ -179,10 +237,7 @@ def cmd_tune_lm(args: argparse.Namespace) -> int:
     wer = f"WER {100 * result.wer:.2f}%"
     print(f"{name}: best alpha {result.alpha} beta {result.beta}: {wer} ({len(result.trials)} trials)")
     print(f"wrote {out}")
-    return 0
-
-
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3")
+    return _report_bad_lines(args.manifest, bad, len(refs))
 
 
 @dataclass(frozen=True)
@@ -390,6 +445,54 @@ def cmd_shards(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_manifest_check(args: argparse.Namespace) -> int:
+    from asr.data import check_manifest, total_hours
+
+    status = 0
+    for manifest in args.manifests:
+        utts, bad = check_manifest(manifest)
+        print(f"{manifest}: {len(utts)} good lines ({total_hours(utts):.2f} h), {len(bad)} bad")
+        status = max(status, _report_bad_lines(manifest, bad, len(utts)))
+    return status
+
+
+def cmd_manifest_merge(args: argparse.Namespace) -> int:
+    from asr.data import read_manifest, total_hours, write_manifest
+
+    utts = [u for m in args.manifests for u in read_manifest(m)]
+    seen: set[str] = set()
+    for u in utts:
+        if u.id in seen:
+            raise ManifestError(
+                f"{args.out}: id {u.id!r} comes in more than one of {', '.join(map(str, args.manifests))}"
+            )
+        seen.add(u.id)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_manifest(args.out, utts)
+    print(f"wrote {args.out}: {len(utts)} utterances, {total_hours(utts):.2f} h, from {len(args.manifests)} manifests")
+    return 0
+
+
+def cmd_manifest(args: argparse.Namespace) -> int:
+    from asr.data import total_hours, write_manifest
+    from asr.importers import IMPORTERS
+
+    audio_dir = args.audio_dir or args.out.with_name(args.out.stem + "-audio")
+    utts, bad = IMPORTERS[args.format](args.source, audio_dir)
+    if utts:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        write_manifest(args.out, utts)
+        print(f"wrote {args.out}: {len(utts)} utterances, {total_hours(utts):.2f} h, from {args.format} {args.source}")
+    if bad:
+        rest = f"the other {len(utts)} were written" if utts else "nothing was written"
+        print(f"error: {len(bad)} utterances of {args.source} could not be imported ({rest}):", file=sys.stderr)
+        for line in bad:
+            print(f"  {line}", file=sys.stderr)
+    elif not utts:
+        raise ManifestError(f"{args.source}: no utterances found to import")
+    return 1 if bad else 0
+
+
 def cmd_lm_build(args: argparse.Namespace) -> int:
     from asr.lm import build_lm, read_sentences
 
@@ -516,6 +619,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard-mb", type=float, default=256.0, help="target shard size in MB (default 256)")
     p.set_defaults(func=cmd_shards)
 
+    p = sub.add_parser("align", help="word times of a known transcript (CTC forced alignment) and a match score")
+    p.add_argument("--model", type=Path, required=True, help="checkpoint (.pt)")
+    p.add_argument("audio", type=Path, nargs="?", help="audio file (any format, rate, channels)")
+    p.add_argument("transcript", nargs="?", help="its transcript (raw text; normalized before aligning)")
+    p.add_argument("--text-file", type=Path, help="read the transcript from this file instead")
+    p.add_argument("--manifest", type=Path, help="align every line of this JSONL manifest instead (needs --out)")
+    p.add_argument("--out", type=Path, help="with --manifest: the manifest written with words and align_score")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="text: 'start end score word' lines")
+    p.add_argument("--batch-seconds", type=float, default=200.0, help="padded audio per forward pass (--manifest)")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_align)
+
+    manifest = sub.add_parser("manifest", help="import (Kaldi, NeMo, a folder of audio), check or merge manifests")
+    manifest_sub = manifest.add_subparsers(dest="manifest_command", required=True)
+    sources = {
+        "kaldi": "a Kaldi data directory: wav.scp and text (segments, utt2spk where there)",
+        "nemo": "a NeMo manifest: JSON lines with audio_filepath, duration, text (offset, speaker)",
+        "folder": "a folder of audio files with same-named .txt transcripts, searched recursively",
+    }
+    for name, source in sources.items():
+        p = manifest_sub.add_parser(name, help=f"a manifest from {source}")
+        p.add_argument("source", type=Path, help=source)
+        p.add_argument("--out", type=Path, required=True, help="the manifest to write (JSONL)")
+        p.add_argument("--audio-dir", type=Path, help="where cut segments go as 16 kHz wav (default: OUT_STEM-audio/ "
+                       "next to --out)")  # fmt: skip
+        p.set_defaults(func=cmd_manifest, format=name)
+    p = manifest_sub.add_parser("check", help="check every line (audio opens, duration, text); list the bad ones")
+    p.add_argument("manifests", type=Path, nargs="+")
+    p.set_defaults(func=cmd_manifest_check)
+    p = manifest_sub.add_parser("merge", help="one manifest from several (audio paths kept valid, ids unique)")
+    p.add_argument("manifests", type=Path, nargs="+")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_manifest_merge)
+
     lm = sub.add_parser("lm", help="build and evaluate word n-gram language models (KenLM)")
     lm_sub = lm.add_subparsers(dest="lm_command", required=True)
     p = lm_sub.add_parser("build", help="ARPA + KenLM binary + vocabulary from text files")
@@ -540,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (AudioError, CheckpointError, ManifestError, LMError, ExportError) as e:
+    except (AudioError, AlignError, CheckpointError, ManifestError, LMError, ExportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

@@ -107,19 +107,36 @@ class AugmentConfig:
     snr_low: float = 10.0  # noise SNR range in dB
     snr_high: float = 30.0
     noise_manifest: str = ""  # noise clips (a JSONL manifest); generated colored noise when empty
+    # channel bandwidth: each utterance resampled through one of these sample rates (picked
+    # uniformly) and back, a low-pass at half the rate: "8000,11025,16000" at 16 kHz gives
+    # telephone (4 kHz), 5.5 kHz and full-band audio alike; empty: off
+    band_rates: str = ""
+
+    def rates(self) -> list[int]:
+        """The sample rates of ``band_rates``; raises ``ValueError`` on a bad list."""
+        try:
+            rates = [int(r) for r in self.band_rates.split(",") if r.strip()]
+        except ValueError:
+            raise ValueError(f"augment.band_rates {self.band_rates!r}: not a comma-separated list of rates") from None
+        if any(r < 1000 for r in rates):
+            raise ValueError(f"augment.band_rates {self.band_rates!r}: rates must be at least 1000 Hz")
+        return rates
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation and data-loading settings of ``asr train``."""
 
-    train_manifest: str = ""
+    train_manifest: str = ""  # a JSONL manifest, several separated by commas, or a shard directory
+    mix_weights: str = ""  # per training manifest, how often its utterances come per epoch ("1,2"); empty: all 1
     dev_manifest: str = ""
     out_dir: str = "exp/model"
+    init_from: str = ""  # start from this checkpoint's weights (fine-tuning; fresh optimizer and schedule)
     epochs: int = 10
     max_minutes: float = 0.0  # stop (and run the final validation) after this wall time; 0 = off
     batch_seconds: float = 120.0  # max padded audio-seconds per batch
     max_duration: float = 20.0  # drop longer training utterances
+    skip_bad_lines: bool = False  # train without manifest lines that fail asr.data.check_manifest (else refuse)
     shuffle_buffer: int = 2000  # training from shards: utterances bucketed and shuffled together
     lr: float = 2e-3
     min_lr_ratio: float = 0.02

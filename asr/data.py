@@ -1,7 +1,11 @@
 """Manifests, the audio dataset, padding collate and the length-bucketing batch sampler.
 
 A manifest is JSON lines, one utterance each: ``{"id", "audio", "duration", "text"}``, where
-``audio`` is absolute or relative to the manifest's folder and ``duration`` is in seconds.
+``audio`` is absolute or relative to the manifest's folder and ``duration`` is in seconds;
+an optional ``speaker`` is kept. ``text`` may be raw (``"Dr. Smith, 3 p.m."``): reading
+normalizes it with :func:`asr.text.normalize` and keeps the raw text for result files.
+:func:`check_manifest` checks every line up front (JSON, keys, audio, duration, text) and
+reports each bad one as ``file:line: problem``.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ import json
 import math
 import os
 import random
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -18,10 +24,11 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from asr.audio import SAMPLE_RATE, load_audio
-from asr.text import Vocabulary
+from asr.audio import SAMPLE_RATE, AudioError, AudioStream, load_audio
+from asr.text import Vocabulary, normalize
 
 REQUIRED_KEYS = ("id", "audio", "duration", "text")
+DURATION_TOLERANCE = (0.10, 0.1)  # a manifest duration may differ from the audio's by 10 % + 0.1 s
 
 
 @dataclass(frozen=True)
@@ -30,41 +37,143 @@ class Utterance:
     audio: Path  # absolute
     duration: float  # seconds
     text: str  # normalized
+    raw_text: str = ""  # as the manifest wrote it ("" when not known)
+    speaker: str = ""
 
 
 class ManifestError(ValueError):
     """A manifest that cannot be used; the message names the file and line."""
 
 
-def read_manifest(path: str | Path) -> list[Utterance]:
-    """Parse a JSONL manifest; ``audio`` paths are resolved against the manifest's folder."""
-    path = Path(path)
+def _parse_line(path: Path, lineno: int, line: str) -> Utterance:
+    """One manifest line as an :class:`Utterance`; :class:`ManifestError` names ``path:lineno``."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise ManifestError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+    if not isinstance(row, dict):
+        raise ManifestError(f"{path}:{lineno}: not a JSON object")
+    missing = [k for k in REQUIRED_KEYS if k not in row]
+    if missing:
+        raise ManifestError(f"{path}:{lineno}: missing keys {missing}")
+    try:
+        duration = float(row["duration"])
+    except (TypeError, ValueError):
+        raise ManifestError(f"{path}:{lineno}: duration {row['duration']!r} is not a number") from None
+    for key in ("audio", "text"):
+        if not isinstance(row[key], str):
+            raise ManifestError(f"{path}:{lineno}: {key} {row[key]!r} is not a string")
+    audio = Path(row["audio"])
+    if not audio.is_absolute():
+        audio = path.parent / audio
+    raw = str(row["text"])
+    return Utterance(str(row["id"]), audio, duration, normalize(raw), raw, str(row.get("speaker") or ""))
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of the non-blank lines of a manifest that must exist."""
     if not path.is_file():
         raise ManifestError(f"{path}: no such manifest file")
-    utts = []
     with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ManifestError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            missing = [k for k in REQUIRED_KEYS if k not in row]
-            if missing:
-                raise ManifestError(f"{path}:{lineno}: missing keys {missing}")
-            audio = Path(row["audio"])
-            if not audio.is_absolute():
-                audio = path.parent / audio
-            utts.append(Utterance(str(row["id"]), audio, float(row["duration"]), str(row["text"])))
+        try:
+            for lineno, line in enumerate(f, 1):
+                if line.strip():
+                    yield lineno, line
+        except UnicodeDecodeError as e:
+            raise ManifestError(f"{path}: not UTF-8 text ({e})") from None
+
+
+def read_manifest(path: str | Path) -> list[Utterance]:
+    """Parse a JSONL manifest; ``audio`` paths are resolved against the manifest's folder and
+    ``text`` is normalized (``raw_text`` keeps it as written). Checks the lines' form only;
+    :func:`check_manifest` also checks their audio and text."""
+    path = Path(path)
+    utts = [_parse_line(path, lineno, line) for lineno, line in _lines(path)]
     if not utts:
         raise ManifestError(f"{path}: manifest is empty")
     return utts
 
 
+def _line_problems(utt: Utterance, written: str, vocab: Vocabulary) -> list[str]:
+    """What is wrong with one parsed line (``written``: its ``audio`` as the manifest gives it)."""
+    problems = []
+    if not utt.text:
+        problems.append(f"text {utt.raw_text!r} is empty after normalization")
+    else:
+        try:
+            vocab.encode(utt.text)
+        except ValueError as e:
+            problems.append(f"text: {e}")
+    if not utt.duration > 0:
+        problems.append(f"duration {utt.duration:g} s is not positive")
+    try:
+        with AudioStream(utt.audio, f"audio {written}") as stream:  # opens and checks the header only
+            real = stream.duration
+    except AudioError as e:
+        return [str(e), *problems]
+    relative, absolute = DURATION_TOLERANCE
+    if utt.duration > 0 and abs(utt.duration - real) > relative * real + absolute:
+        problems.append(f"duration {utt.duration:g} s, but audio {written} lasts {real:.3f} s")
+    return problems
+
+
+def check_manifest(
+    path: str | Path, vocab: Vocabulary | None = None, workers: int = 8
+) -> tuple[list[Utterance], list[str]]:
+    """Check every line of a manifest; returns its good utterances (in order) and its bad
+    lines as ``"file:line: problem"`` strings.
+
+    A line is bad when it is not a JSON object with the required keys, its id repeats an
+    earlier line's, its text is empty after normalization or not encodable by ``vocab``
+    (default: :class:`~asr.text.Vocabulary`), its duration is not positive, its audio is
+    missing or does not open as audio (header only, no decoding), or its duration differs
+    from the audio's by more than :data:`DURATION_TOLERANCE`. ``workers`` threads open the
+    audio headers. Raises :class:`ManifestError` for a missing or empty manifest.
+    """
+    path, vocab = Path(path), Vocabulary() if vocab is None else vocab
+    parsed: list[tuple[int, Utterance]] = []
+    bad: dict[int, str] = {}
+    first_line: dict[str, int] = {}
+    for lineno, line in _lines(path):
+        try:
+            utt = _parse_line(path, lineno, line)
+        except ManifestError as e:
+            bad[lineno] = str(e)
+            continue
+        if utt.id in first_line:
+            bad[lineno] = f"{path}:{lineno}: id {utt.id!r} already used on line {first_line[utt.id]}"
+            continue
+        first_line[utt.id] = lineno
+        parsed.append((lineno, utt))
+    if not parsed and not bad:
+        raise ManifestError(f"{path}: manifest is empty")
+
+    def problems_of(utt: Utterance) -> list[str]:
+        written = utt.audio.relative_to(path.parent) if utt.audio.is_relative_to(path.parent) else utt.audio
+        return _line_problems(utt, str(written), vocab)
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        problems = list(pool.map(problems_of, [utt for _, utt in parsed]))
+    good = []
+    for (lineno, utt), found in zip(parsed, problems, strict=True):
+        if found:
+            bad[lineno] = f"{path}:{lineno}: {'; '.join(found)}"
+        else:
+            good.append(utt)
+    return good, [bad[n] for n in sorted(bad)]
+
+
+def bad_lines_report(path: str | Path, bad: Sequence[str], good: int, limit: int = 20) -> str:
+    """A summary line, then the first ``limit`` of ``bad`` lines (indented) and how many more."""
+    head = f"{len(bad)} of {len(bad) + good} lines of {path} are unusable:"
+    more = [f"  ... and {len(bad) - limit} more"] if len(bad) > limit else []
+    return "\n".join([head, *(f"  {line}" for line in bad[:limit]), *more])
+
+
 def write_manifest(path: str | Path, utts: Sequence[Utterance], extra: Sequence[dict] | None = None) -> None:
     """Write ``utts`` atomically; ``audio`` is stored relative to the manifest's folder when
-    it lies below it. ``extra`` adds per-utterance keys (e.g. ``voice``)."""
+    it lies below it, ``text`` as ``raw_text`` when known (reading normalizes it again),
+    ``speaker`` when not empty. ``extra`` adds per-utterance keys (e.g. ``voice``)."""
     path = Path(path)
     root = path.parent.resolve()
     tmp = path.with_name(path.name + ".tmp")
@@ -72,9 +181,11 @@ def write_manifest(path: str | Path, utts: Sequence[Utterance], extra: Sequence[
         for i, u in enumerate(utts):
             audio = u.audio.resolve()
             audio = audio.relative_to(root) if audio.is_relative_to(root) else audio
-            row = {"id": u.id, "audio": str(audio), "duration": round(u.duration, 3), "text": u.text}
+            row = {"id": u.id, "audio": str(audio), "duration": round(u.duration, 3), "text": u.raw_text or u.text}
+            if u.speaker:
+                row["speaker"] = u.speaker
             row.update(extra[i] if extra else {})
-            f.write(json.dumps(row) + "\n")
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
 
 
@@ -152,14 +263,16 @@ def bucket(
     rng: random.Random | None = None,
     jitter: float = 0.1,
 ) -> list[list[int]]:
-    """Cut ``indices`` sorted by duration (jittered by ``rng``, when given, so batches differ
-    between epochs) into batches whose ``len(batch) * longest`` stays under ``batch_seconds``."""
+    """Cut ``indices`` (an index may come more than once) sorted by duration (jittered by
+    ``rng``, when given, so batches differ between epochs) into batches whose
+    ``len(batch) * longest`` stays under ``batch_seconds``."""
     if rng is not None:
-        keys = {i: durations[i] * (1 + jitter * (rng.random() - 0.5)) for i in indices}
+        keyed = [(durations[i] * (1 + jitter * (rng.random() - 0.5)), i) for i in indices]
     else:
-        keys = {i: durations[i] for i in indices}
+        keyed = [(durations[i], i) for i in indices]
+    keyed.sort(key=lambda pair: pair[0])
     batches, current, longest = [], [], 0.0
-    for i in sorted(keys, key=keys.__getitem__):
+    for _, i in keyed:
         longest_if_added = max(longest, durations[i])
         if current and longest_if_added * (len(current) + 1) > batch_seconds:
             batches.append(current)
@@ -196,6 +309,9 @@ class BucketingBatchSampler(DurationBatching, torch.utils.data.Sampler[list[int]
     differ between epochs), cut into batches whose ``len(batch) * longest`` stays under
     ``batch_seconds``, and the batch order is shuffled. ``sorted_first`` keeps the
     shortest-first order (SortaGrad) for the epoch. Deterministic given ``seed`` and epoch.
+
+    ``weights`` (one per utterance) set how often each comes in an epoch: weight 2 twice,
+    0.5 in a random half of the epochs (a different half each epoch); the default is once.
     """
 
     def __init__(
@@ -205,16 +321,26 @@ class BucketingBatchSampler(DurationBatching, torch.utils.data.Sampler[list[int]
         shuffle: bool = True,
         seed: int = 0,
         jitter: float = 0.1,
+        weights: Sequence[float] | None = None,
     ) -> None:
         super().__init__(durations, batch_seconds, shuffle, seed, jitter)
+        if weights is not None and (len(weights) != len(durations) or min(weights) < 0):
+            raise ValueError(f"{len(weights)} weights for {len(durations)} utterances, or a negative one")
+        self.weights = None if weights is None else list(weights)
         self._cache: tuple[tuple[int, bool], list[list[int]]] | None = None
+
+    def epoch_indices(self, rng: random.Random) -> list[int]:
+        """The utterances of this epoch: each once, or as often as its weight draws."""
+        if self.weights is None:
+            return list(range(len(self.durations)))
+        return [i for i, w in enumerate(self.weights) for _ in range(int(w) + (rng.random() < w - int(w)))]
 
     def batches(self) -> list[list[int]]:
         key = (self.epoch, self.sorted_first)
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         rng = random.Random(self.seed * 100003 + self.epoch)
-        batches = bucket(range(len(self.durations)), self.durations, self.batch_seconds, rng if self.shuffle else None,
+        batches = bucket(self.epoch_indices(rng), self.durations, self.batch_seconds, rng if self.shuffle else None,
                          self.jitter)  # fmt: skip
         if self.shuffle and not self.sorted_first:
             rng.shuffle(batches)
@@ -271,8 +397,14 @@ class DistributedBatchSampler(torch.utils.data.Sampler[list[tuple[int, int]]]):
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         base = (self.sampler.seed * 1_000_003 + self.sampler.epoch) * 1_000_000_007
-        for batch in self._mine()[self.start :]:
-            yield [(i, (base + i) % 2**63) for i in batch]
+        copies: Counter[int] = Counter()  # an utterance weighted to come twice gets two seeds
+        for n, batch in enumerate(self._mine()):
+            items = []
+            for i in batch:
+                items.append((i, (base + i + copies[i] * 7_919_000_003) % 2**63))
+                copies[i] += 1
+            if n >= self.start:
+                yield items
 
     def __len__(self) -> int:
         """Batches of this rank's epoch, the skipped ``start`` ones included."""

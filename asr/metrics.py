@@ -1,7 +1,8 @@
 """WER/CER with jiwer, and the per-set result files written by decoding.
 
 For a set named ``NAME`` in ``out_dir``:
-- ``recogs-NAME.txt``: ``id<TAB>ref=...<TAB>hyp=...`` per utterance;
+- ``recogs-NAME.txt``: ``id<TAB>ref=...<TAB>hyp=...`` per utterance, then ``<TAB>raw=...``
+  (the reference as the manifest wrote it) where that differs from the normalized ``ref``;
 - ``errs-NAME.txt``: per-utterance alignment, ``(ref->hyp)`` marking substitutions,
   ``(*->w)`` insertions and ``(w->*)`` deletions, then the most frequent errors;
 - ``wer-NAME.txt``: the summary (WER, CER, error counts, words, utterances), and the same
@@ -83,18 +84,27 @@ def align(ref: str, hyp: str) -> tuple[str, list[tuple[str, str]]]:
 
 
 def write_results(
-    out_dir: str | Path, name: str, ids: Sequence[str], refs: Sequence[str], hyps: Sequence[str]
+    out_dir: str | Path,
+    name: str,
+    ids: Sequence[str],
+    refs: Sequence[str],
+    hyps: Sequence[str],
+    raw_refs: Sequence[str] | None = None,
 ) -> Scores:
-    """Write ``recogs-``, ``errs-`` and ``wer-`` files for one set; returns its scores."""
+    """Write ``recogs-``, ``errs-`` and ``wer-`` files for one set; returns its scores.
+    ``raw_refs``: the references before normalization, shown in ``recogs-`` where they differ."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     scores = score(refs, hyps)
     order = sorted(range(len(ids)), key=ids.__getitem__)
     counts: Counter[tuple[str, str]] = Counter()
-    with (out_dir / f"recogs-{name}.txt").open("w") as recogs, (out_dir / f"errs-{name}.txt").open("w") as errs:
+    recogs_path, errs_path = out_dir / f"recogs-{name}.txt", out_dir / f"errs-{name}.txt"
+    with recogs_path.open("w", encoding="utf-8") as recogs, errs_path.open("w", encoding="utf-8") as errs:
         errs.write(f"{scores.summary()}\n\nPer utterance: (ref->hyp), * marks a missing word\n")
         for i in order:
-            recogs.write(f"{ids[i]}\tref={refs[i]}\thyp={hyps[i]}\n")
+            raw = " ".join(raw_refs[i].split()) if raw_refs else ""  # tabs or newlines would break the line
+            raw = f"\traw={raw}" if raw and raw != refs[i] else ""
+            recogs.write(f"{ids[i]}\tref={refs[i]}\thyp={hyps[i]}{raw}\n")
             aligned, errors = align(refs[i], hyps[i])
             counts.update(errors)
             errs.write(f"{ids[i]}:\t{aligned}\n")

@@ -57,6 +57,7 @@ _NUMBER = re.compile(r"(?<![\w.])(\d+(?:,\d{3})*)(?:\.(\d+))?(st|nd|rd|th)?(?![\
 _DIGITS = re.compile(r"\d+")
 _NOT_ALLOWED = re.compile(r"[^a-z' ]+")
 _EDGE_APOSTROPHES = re.compile(r"(?<![a-z])'+|'+(?![a-z])")
+_NORMALIZED = re.compile(r"[a-z]+(?:'[a-z]+)*(?: [a-z]+(?:'[a-z]+)*)*")  # text normalize() returns unchanged
 
 
 def number_to_words(n: int) -> str:
@@ -105,6 +106,8 @@ def normalize(text: str) -> str:
     >>> normalize("It's 3:15, Dr. Smith—café & co.")
     "it's three fifteen dr smith cafe and co"
     """
+    if _NORMALIZED.fullmatch(text):
+        return text  # already normalized: the common case (manifest texts are normalized on every read)
     text = text.translate(_APOSTROPHES)
     text = "".join(
         c if c.isascii() else ("" if unicodedata.combining(c) else " ") for c in unicodedata.normalize("NFKD", text)

@@ -37,14 +37,25 @@ import yaml
 from tqdm import tqdm
 
 from asr.augment import WaveformAugment
-from asr.checkpoint import LoadedModel, build, read_checkpoint, rng_state, save_training_checkpoint, set_rng_state
+from asr.checkpoint import (
+    LoadedModel,
+    build,
+    init_weights,
+    read_checkpoint,
+    rng_state,
+    save_training_checkpoint,
+    set_rng_state,
+)
 from asr.config import AugmentConfig, ExperimentConfig, TrainConfig
 from asr.data import (
     AudioDataset,
     Batch,
     BucketingBatchSampler,
     DistributedBatchSampler,
+    ManifestError,
     Utterance,
+    bad_lines_report,
+    check_manifest,
     collate,
     read_manifest,
     total_hours,
@@ -105,19 +116,27 @@ def setup_distributed(device: str) -> torch.device:
 
 
 def make_loader(manifest: str, loaded: LoadedModel, cfg: TrainConfig, train: bool) -> torch.utils.data.DataLoader:
-    """A loader over this rank's share of ``manifest`` (a JSONL manifest, or a shard
-    directory written by ``asr shards``), bucketed by duration (training: shuffled, long
-    utterances dropped, waveform augmentation)."""
+    """A loader over this rank's share of ``manifest`` (a JSONL manifest, several separated
+    by commas, or a shard directory written by ``asr shards``), bucketed by duration
+    (training: shuffled, long utterances dropped, waveform augmentation, and each
+    manifest's utterances as often per epoch as its ``cfg.mix_weights`` weight)."""
     sharded = read_shard_index(manifest) if is_shard_index(manifest) else None
-    utts = [s.utt for s in sharded] if sharded else read_manifest(manifest)
+    if sharded:
+        parts = [[s.utt for s in sharded]]
+    else:
+        parts = [_checked_manifest(m, loaded, cfg) for m in manifest.split(",") if m]
+    mix = mix_weights(cfg.mix_weights, len(parts)) if train else [1.0] * len(parts)
+    utts = [u for part in parts for u in part]
+    weights = [w for part, w in zip(parts, mix, strict=True) for _ in part]
     if train:
         keep = [i for i, u in enumerate(utts) if u.duration <= cfg.max_duration]
         if len(keep) < len(utts):
             log.info("dropped %d utterances longer than %.1f s from %s", len(utts) - len(keep), cfg.max_duration,
                      manifest)  # fmt: skip
-        utts = [utts[i] for i in keep]
+        utts, weights = [utts[i] for i in keep], [weights[i] for i in keep]
         sharded = [sharded[i] for i in keep] if sharded else None
-    log.info("%s: %d utterances, %.2f hours", manifest, len(utts), total_hours(utts))
+    for m, part, w in zip(manifest.split(","), parts, mix, strict=False):
+        log.info("%s: %d utterances, %.2f hours, weight %g", m, len(part), total_hours(part), w)
     durations = [u.duration for u in utts]
     batch_seconds = max(cfg.batch_seconds, max(durations))
     rate = loaded.config.features.sample_rate
@@ -129,7 +148,8 @@ def make_loader(manifest: str, loaded: LoadedModel, cfg: TrainConfig, train: boo
         plan = ShardBatchSampler(durations, shard_of, batch_seconds, cfg.shuffle_buffer, shuffle=train, seed=cfg.seed)
         dataset: AudioDataset = ShardDataset(sharded, loaded.vocab, rate, transform)
     else:
-        plan = BucketingBatchSampler(durations, batch_seconds, shuffle=train, seed=cfg.seed)
+        plan = BucketingBatchSampler(durations, batch_seconds, shuffle=train, seed=cfg.seed,
+                                     weights=None if set(weights) == {1.0} else weights)  # fmt: skip
         dataset = AudioDataset(utts, loaded.vocab, rate, transform)
     return torch.utils.data.DataLoader(
         dataset,
@@ -139,6 +159,31 @@ def make_loader(manifest: str, loaded: LoadedModel, cfg: TrainConfig, train: boo
         persistent_workers=cfg.num_workers > 0,
         generator=torch.Generator().manual_seed(cfg.seed),  # workers' seeds: not from the global generator
     )
+
+
+def mix_weights(text: str, parts: int) -> list[float]:
+    """``train.mix_weights`` (``"1,2"``: one per training manifest; empty: all 1) as floats."""
+    if not text:
+        return [1.0] * parts
+    try:
+        weights = [float(w) for w in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"train.mix_weights {text!r}: not a comma-separated list of numbers") from None
+    if len(weights) != parts or min(weights) < 0 or max(weights) == 0:
+        raise SystemExit(f"train.mix_weights {text!r}: needs {parts} weights (one per training manifest), >= 0")
+    return weights
+
+
+def _checked_manifest(manifest: str, loaded: LoadedModel, cfg: TrainConfig) -> list[Utterance]:
+    """The good utterances of ``manifest``; a :class:`ManifestError` listing the bad lines
+    unless ``cfg.skip_bad_lines``, which logs how many were skipped."""
+    utts, bad = check_manifest(manifest, loaded.vocab)
+    if bad and not (cfg.skip_bad_lines and utts):
+        hint = "\n(--train.skip_bad_lines true trains on the rest)" if utts else ""
+        raise ManifestError(bad_lines_report(manifest, bad, len(utts)) + hint)
+    if bad:
+        log.warning("skipped %s", bad_lines_report(manifest, bad, len(utts)))
+    return utts
 
 
 def cpu_has_native_bf16() -> bool:
@@ -435,13 +480,17 @@ def train(cfg: ExperimentConfig) -> Path:
         torch.backends.cudnn.benchmark = False
     torch.manual_seed(tc.seed)  # the same initial model on every rank
     loaded = build(cfg)
+    last = out_dir / "last.pt"
+    have_stats = False  # global CMVN statistics come with the init_from weights
+    if tc.init_from and not last.exists():  # fine-tuning starts here; a resumed run has its own weights
+        have_stats = init_weights(loaded, tc.init_from)
+        log.info("weights from %s%s", tc.init_from, " and its CMVN statistics" if have_stats else "")
     torch.manual_seed(tc.seed + 1 + rank)  # then different dropout masks per rank
     loaded.model.to(device)
     loaded.features.to(device)
     model = loaded.model
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
-    last = out_dir / "last.pt"
     trainer = Trainer(
         cfg,
         loaded,
@@ -457,7 +506,7 @@ def train(cfg: ExperimentConfig) -> Path:
     )
     if last.exists():
         trainer.resume(last)
-    elif cfg.features.normalize == "global":
+    elif cfg.features.normalize == "global" and not have_stats:
         _fit_global_stats(loaded, trainer.train_loader, device)
     if rank == 0:
         (out_dir / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))

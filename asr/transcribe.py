@@ -28,7 +28,7 @@ from asr.audio import SAMPLE_RATE, AudioError, AudioStream, load_audio, resample
 from asr.checkpoint import LoadedModel
 from asr.checkpoint import load_model as load_checkpoint
 from asr.config import DecodingConfig, SegmentConfig
-from asr.data import AudioDataset, BucketingBatchSampler, Utterance, collate, read_manifest
+from asr.data import AudioDataset, BucketingBatchSampler, Utterance, check_manifest, collate
 from asr.decoding import BeamSearchDecoder, Hypothesis, Word, greedy_decode, greedy_hypothesis
 from asr.segment import Segment, Segmenter
 
@@ -273,11 +273,12 @@ def _texts(loaded: LoadedModel, posteriors: Sequence[np.ndarray], decoder: BeamS
     return [nbest[0].text for nbest in decoder.decode_batch(list(posteriors), workers=workers)]
 
 
-def manifest_posteriors(
-    loaded: LoadedModel, manifest: str | Path, batch_seconds: float = 200.0, num_workers: int = 1
-) -> tuple[list[Utterance], list[np.ndarray]]:
-    """The utterances of ``manifest`` and their ``log_probs (T_i, V)`` (float32), in order."""
-    utts = read_manifest(manifest)
+def utterance_posteriors(
+    loaded: LoadedModel, utts: Sequence[Utterance], batch_seconds: float = 200.0, num_workers: int = 1
+) -> list[np.ndarray]:
+    """``log_probs (T_i, V)`` (float32) of ``utts``, in order, from batches of similar length."""
+    if not utts:
+        return []
     durations = [u.duration for u in utts]
     sampler = BucketingBatchSampler(durations, max(batch_seconds, max(durations)), shuffle=False)
     dataset = AudioDataset(utts, loaded.vocab, loaded.config.features.sample_rate)
@@ -287,7 +288,16 @@ def manifest_posteriors(
         log_probs, lengths = log_probs_of(loaded, batch.waveforms, batch.audio_lengths)
         for i, utt_id in enumerate(batch.ids):
             of_id[utt_id] = log_probs[i, : int(lengths[i])].float().cpu().numpy()
-    return utts, [of_id[u.id] for u in utts]
+    return [of_id[u.id] for u in utts]
+
+
+def manifest_posteriors(
+    loaded: LoadedModel, manifest: str | Path, batch_seconds: float = 200.0, num_workers: int = 1
+) -> tuple[list[Utterance], list[np.ndarray], list[str]]:
+    """The good utterances of ``manifest``, their ``log_probs (T_i, V)`` (float32), in order,
+    and its bad lines as ``file:line: problem`` (:func:`asr.data.check_manifest`)."""
+    utts, bad = check_manifest(manifest, loaded.vocab)
+    return utts, utterance_posteriors(loaded, utts, batch_seconds, num_workers), bad
 
 
 def recognize_manifest(
@@ -297,9 +307,9 @@ def recognize_manifest(
     batch_seconds: float = 200.0,
     num_workers: int = 1,
     decode_workers: int = 1,
-) -> tuple[list[str], list[str], list[str]]:
-    """Decode every utterance of ``manifest``: returns ``(ids, refs, hyps)`` in manifest order.
-    Greedy without ``decoder``; beam search in ``decode_workers`` processes with one."""
-    utts, posteriors = manifest_posteriors(loaded, manifest, batch_seconds, num_workers)
-    hyps = _texts(loaded, posteriors, decoder, decode_workers)
-    return [u.id for u in utts], [u.text for u in utts], hyps
+) -> tuple[list[Utterance], list[str], list[str]]:
+    """Decode the good utterances of ``manifest``: returns them, their hypotheses (manifest
+    order) and the bad lines left out (``file:line: problem``). Greedy without ``decoder``;
+    beam search in ``decode_workers`` processes with one."""
+    utts, posteriors, bad = manifest_posteriors(loaded, manifest, batch_seconds, num_workers)
+    return utts, _texts(loaded, posteriors, decoder, decode_workers), bad

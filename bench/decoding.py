@@ -142,8 +142,10 @@ def main() -> None:
     torch.set_num_threads(1)
     exp, lm_dir = args.data / "exp" / args.model, args.data / "lm"
     loaded = load_model(exp / "best.pt", "cpu")
-    dev_utts, dev = manifest_posteriors(loaded, args.data / "dev.jsonl")
-    test_utts, test = manifest_posteriors(loaded, args.data / "test.jsonl")
+    dev_utts, dev, dev_bad = manifest_posteriors(loaded, args.data / "dev.jsonl")
+    test_utts, test, test_bad = manifest_posteriors(loaded, args.data / "test.jsonl")
+    if dev_bad or test_bad:  # a benchmark on part of a set would not compare with its table
+        raise SystemExit("\n".join(["unusable manifest lines:", *dev_bad, *test_bad]))
     dev_refs, test_refs = [u.text for u in dev_utts], [u.text for u in test_utts]
     audio_s = sum(u.duration for u in test_utts)
     work = args.data / "bench-decoding"

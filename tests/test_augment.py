@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from asr.augment import WaveformAugment, add_noise, colored_noise, speed_perturb
+from asr.augment import WaveformAugment, add_noise, band_limit, colored_noise, speed_perturb
 from asr.config import AugmentConfig
 from asr.data import read_manifest
 
@@ -83,3 +83,27 @@ def test_training_with_waveform_augmentation_runs_and_learns(tmp_path: Path, fix
     train(cfg)
     losses = [float(x) for x in re.findall(r"loss ([0-9.]+)", (tmp_path / "train.log").read_text())]
     assert len(losses) == 10 and losses[-1] < 0.7 * losses[0]
+
+
+@pytest.mark.parametrize("through", [8000, 11025])
+def test_band_limit_removes_what_a_lower_rate_cannot_hold(through: int) -> None:
+    audio = tone(1000.0) + tone(6000.0)
+    out = band_limit(audio, through, RATE)
+    assert out.shape == audio.shape
+    spectrum = torch.fft.rfft(out).abs()
+    below, above = float(spectrum[1000]), float(spectrum[6000])  # 1 s of audio: bin k is k Hz
+    assert below == pytest.approx(float(torch.fft.rfft(audio).abs()[1000]), rel=0.02)
+    if through / 2 < 6000:
+        assert above < 0.01 * below
+    assert torch.equal(band_limit(audio, 16000, RATE), audio)
+
+
+def test_band_rates_draw_each_channel() -> None:
+    augment = WaveformAugment(AugmentConfig(band_rates="8000,16000"), RATE)
+    assert augment.active and augment.band_rates == [8000, 16000]
+    audio = tone(1000.0) + tone(6000.0)
+    kept = [float(torch.fft.rfft(augment(audio, torch.Generator().manual_seed(s))).abs()[6000]) for s in range(20)]
+    full = float(torch.fft.rfft(audio).abs()[6000])
+    assert any(k < 0.01 * full for k in kept) and any(k == pytest.approx(full, rel=0.01) for k in kept)
+    with pytest.raises(ValueError, match="band_rates"):
+        AugmentConfig(band_rates="8k").rates()

@@ -91,3 +91,29 @@ def test_bucketing_shuffles_between_epochs_deterministically() -> None:
 def test_bucketing_rejects_budget_below_longest() -> None:
     with pytest.raises(ValueError, match="below the longest utterance"):
         BucketingBatchSampler([1.0, 30.0], batch_seconds=10.0)
+
+
+def test_mix_weights_set_how_often_each_utterance_comes() -> None:
+    from collections import Counter
+
+    from asr.data import DistributedBatchSampler
+
+    durations = [1.0 + 0.01 * i for i in range(40)]
+    weights = [1.0] * 10 + [2.0] * 10 + [0.5] * 20  # a manifest once, one twice, one in half the epochs
+    sampler = BucketingBatchSampler(durations, 10.0, seed=3, weights=weights)
+    halves = []
+    for epoch in range(2):
+        sampler.set_epoch(epoch)
+        counts = Counter(i for b in sampler for i in b)
+        assert all(counts[i] == 1 for i in range(10)) and all(counts[i] == 2 for i in range(10, 20))
+        assert set(counts[i] for i in range(20, 40)) <= {0, 1}
+        halves.append({i for i in range(20, 40) if counts[i]})
+        assert 5 <= len(halves[-1]) <= 15
+    assert halves[0] != halves[1]  # a different half each epoch
+    seeds: dict[int, set[int]] = {}
+    for batch in DistributedBatchSampler(sampler):
+        for i, seed in batch:
+            seeds.setdefault(i, set()).add(seed)
+    assert all(len(seeds[i]) == 2 for i in range(10, 20))  # each copy augmented its own way
+    with pytest.raises(ValueError, match="weights"):
+        BucketingBatchSampler(durations, 10.0, weights=[1.0])

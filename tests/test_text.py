@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from asr.text import ALPHABET, Vocabulary, normalize, number_to_words
 
@@ -39,6 +41,14 @@ def test_normalized_text_stays_in_alphabet() -> None:
     text = normalize("Ŧhe Ω quick (brown) fox — 42 jumps; über ‘lazy’ dogs? #1 @ 9:00")
     assert set(text) <= set(ALPHABET)
     assert "  " not in text
+
+
+@given(st.text(alphabet=" 'abz", max_size=12))
+def test_already_normalized_text_takes_the_same_result(text: str) -> None:
+    # upper case never takes normalize's shortcut for already-normalized text, and is
+    # lower-cased before anything else looks at letters: both paths must agree
+    assert normalize(text) == normalize(text.upper())
+    assert normalize(normalize(text)) == normalize(text)
 
 
 def test_vocabulary_round_trip_and_blank() -> None:

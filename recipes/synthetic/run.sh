@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Synthetic-speech recipe: offline TTS corpus -> BiLSTM and streaming CTC models -> WER table.
+# The offline recipe: recorded human speech (The Ur-Quan Masters, recipes/uqm) + a synthetic
+# TTS corpus -> BiLSTM and streaming CTC models -> WER tables per test set.
 #
 #   bash recipes/synthetic/run.sh [--size demo|large] [--stage N] [--stop-stage N] [--data DIR]
 #
@@ -7,12 +8,14 @@
 #   0  check the TTS engines and text sources
 #   1  extract English sentences; dev/test sentences never appear in train
 #   2  synthesize train (training voices) and dev/test (held-out voices), 16 kHz mono
-#   3  train the BiLSTM model           (DATA/exp/bilstm)
-#   4  train the streaming model        (DATA/exp/streaming)
-#   5  build a word n-gram LM (KenLM) from the training sentences
-#   6  decode dev and test with both models: greedy, then beam search + LM with alpha/beta
-#      tuned on dev; write DATA/RESULTS.md and print the table
-#   7  transcribe one test file with `asr transcribe` (greedy, then with the LM)
+#   3  the UQM corpus (recipes/uqm/run.sh into DATA/uqm: held-out speakers for dev/test),
+#      8 kHz copies of every test set, and the mixed dev set (synthetic + UQM)
+#   4  train the BiLSTM model on synthetic + UQM train   (DATA/exp/bilstm)
+#   5  train the streaming model the same way            (DATA/exp/streaming)
+#   6  build a word n-gram LM (KenLM) from the training text only (synthetic + UQM train)
+#   7  decode every dev/test set with both models: greedy, then beam search + LM with
+#      alpha/beta tuned on the mixed dev set; write DATA/RESULTS.md and print the tables
+#   8  transcribe one UQM test file with `asr transcribe` (greedy, then with the LM)
 # Sizes live in recipes/synthetic/conf/<size>.sh; model settings in conf/*.yaml.
 set -euo pipefail
 
@@ -28,7 +31,7 @@ while [ $# -gt 0 ]; do
         --stage) stage=$2; shift 2 ;;
         --stop-stage) stop_stage=$2; shift 2 ;;
         --data) data=$2; shift 2 ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -41,6 +44,8 @@ python=${PYTHON:-python}
 asr="$python -m asr.cli"
 export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
 start_time=$SECONDS
+dev_sets="dev uqm/dev"     # manifests under DATA (held-out voices; held-out UQM speakers)
+test_sets="test uqm/test"
 
 # shellcheck source=../stages.sh
 source "$here/../stages.sh"
@@ -67,59 +72,75 @@ if run_stage 2 "synthesize speech"; then
     done_stage 2
 fi
 
+if run_stage 3 "the UQM corpus (recorded speech), 8 kHz test copies, the mixed dev set"; then
+    bash "$here/../uqm/run.sh" --data "$data/uqm" --jobs "$jobs"
+    for set in $test_sets; do
+        $python "$root/tools/telephone_copy.py" "$data/$set.jsonl" --out-dir "$data/8k/$(dirname "$set")" --rate 8000
+    done
+    $asr manifest merge "$data/dev.jsonl" "$data/uqm/dev.jsonl" --out "$data/dev-mixed.jsonl"
+    done_stage 3
+fi
+
 train_model() {  # train_model NAME MINUTES
     $asr train --config "$here/conf/$1.yaml" \
-        --train.train_manifest "$data/train.jsonl" --train.dev_manifest "$data/dev.jsonl" \
+        --train.train_manifest "$data/train.jsonl,$data/uqm/train.jsonl" --train.mix_weights "1,$uqm_weight" \
+        --train.dev_manifest "$data/dev-mixed.jsonl" \
         --train.out_dir "$data/exp/$1" --train.max_minutes "$2" --train.epochs "$epochs" \
         --train.seed "$seed" $train_args
 }
 
-if run_stage 3 "train the BiLSTM model ($bilstm_minutes min)"; then
+if run_stage 4 "train the BiLSTM model ($bilstm_minutes min)"; then
     train_model bilstm "$bilstm_minutes"
-    done_stage 3
-fi
-
-if run_stage 4 "train the streaming model ($streaming_minutes min)"; then
-    train_model streaming "$streaming_minutes"
     done_stage 4
 fi
 
-if run_stage 5 "build a ${lm_order}-gram LM from the training text (no dev/test sentence in it)"; then
-    $asr lm build --text "$data/text/train.txt" --order "$lm_order" --out "$data/lm"
-    $asr lm eval --lm "$data/lm" --text "$data/text/dev.txt"
+if run_stage 5 "train the streaming model ($streaming_minutes min)"; then
+    train_model streaming "$streaming_minutes"
     done_stage 5
 fi
 
-if run_stage 6 "decode: greedy, then tune the LM weights on dev and decode with beam search + LM"; then
+if run_stage 6 "build a ${lm_order}-gram LM from the training text (synthetic + UQM train; no dev/test line in it)"; then
+    $asr lm build --text "$data/text/train.txt" "$data/uqm/text/train.txt" --order "$lm_order" --out "$data/lm"
+    $asr lm eval --lm "$data/lm" --text "$data/text/dev.txt"
+    $asr lm eval --lm "$data/lm" --text "$data/uqm/text/dev.txt"
+    done_stage 6
+fi
+
+if run_stage 7 "decode: greedy, then tune the LM weights on the mixed dev set and decode with beam search + LM"; then
     for model in bilstm streaming; do
         out="$data/exp/$model/decode"
-        for part in dev test; do
-            $asr decode --model "$data/exp/$model/best.pt" --manifest "$data/$part.jsonl" --out-dir "$out" --name "$part"
-        done
-        $asr tune-lm --model "$data/exp/$model/best.pt" --manifest "$data/dev.jsonl" --lm "$data/lm" \
+        ckpt="$data/exp/$model/best.pt"
+        $asr tune-lm --model "$ckpt" --manifest "$data/dev-mixed.jsonl" --lm "$data/lm" --name dev-mixed \
             --beam "$tune_beam" --lexicon "$lexicon" --trials "$tune_trials" --out-dir "$out" --decode-workers "$jobs"
-        for part in dev test; do
-            $asr decode --model "$data/exp/$model/best.pt" --manifest "$data/$part.jsonl" --out-dir "$out" \
-                --name "$part-lm" --lm "$data/lm" --tuned "$out/tune-lm-dev.json" --beam "$beam" \
-                --lexicon "$lexicon" --decode-workers "$jobs"
+        for set in $dev_sets $test_sets; do
+            name=$(echo "$set" | tr / -)
+            manifests="$data/$set.jsonl"
+            case " $test_sets " in *" $set "*) manifests="$manifests $data/8k/$set.jsonl" ;; esac
+            for manifest in $manifests; do
+                suffix=""; [[ $manifest == "$data/8k/"* ]] && suffix="-8k"
+                $asr decode --model "$ckpt" --manifest "$manifest" --out-dir "$out" --name "$name$suffix"
+                $asr decode --model "$ckpt" --manifest "$manifest" --out-dir "$out" --name "$name$suffix-lm" \
+                    --lm "$data/lm" --tuned "$out/tune-lm-dev-mixed.json" --beam "$beam" --lexicon "$lexicon" \
+                    --decode-workers "$jobs"
+            done
         done
     done
     $python "$here/local/results_table.py" --data "$data" --size "$size" --beam "$beam" > "$data/RESULTS.md"
-    done_stage 6
+    done_stage 7
 fi
 [ -f "$data/RESULTS.md" ] && { echo; cat "$data/RESULTS.md"; }
 
-if run_stage 7 "transcribe a file with the CLI"; then
-    clip=$($python -c "import json,sys; r=json.loads(open(sys.argv[1]).readline()); print(r['audio'], r['text'], sep='\t')" "$data/test.jsonl")
-    file="$data/${clip%%$'\t'*}"
+if run_stage 8 "transcribe a file with the CLI"; then
+    clip=$($python -c "import json,sys; r=json.loads(open(sys.argv[1]).readline()); print(r['audio'], r['text'], sep='\t')" "$data/uqm/test.jsonl")
+    file="$data/uqm/${clip%%$'\t'*}"
     echo "asr transcribe --model $data/exp/bilstm/best.pt $file"
     echo "reference:  ${clip#*$'\t'}"
     echo -n "hypothesis: "
     $asr transcribe --model "$data/exp/bilstm/best.pt" "$file"
     echo -n "with the LM: "
     $asr transcribe --model "$data/exp/bilstm/best.pt" "$file" --lm "$data/lm" \
-        --tuned "$data/exp/bilstm/decode/tune-lm-dev.json" --beam "$beam" --lexicon "$lexicon"
-    done_stage 7
+        --tuned "$data/exp/bilstm/decode/tune-lm-dev-mixed.json" --beam "$beam" --lexicon "$lexicon"
+    done_stage 8
 fi
 echo
 echo "recipe finished in $(( (SECONDS - start_time) / 60 )) min $(( (SECONDS - start_time) % 60 )) s; outputs under $data"

@@ -9,6 +9,7 @@ test_utts=300
 epochs=100          # upper bound; the time budgets below end training
 bilstm_minutes=8
 streaming_minutes=6
+uqm_weight=2       # UQM train utterances per epoch, per synthetic one (train.mix_weights): recorded speech counts double
 train_args=""
 lm_order=4
 beam=50            # beam search + LM on dev/test

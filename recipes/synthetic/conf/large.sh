@@ -9,6 +9,7 @@ test_utts=500
 epochs=100
 bilstm_minutes=55
 streaming_minutes=40
+uqm_weight=2       # UQM train utterances per epoch, per synthetic one (train.mix_weights): recorded speech counts double
 train_args=""
 lm_order=4
 beam=50            # beam search + LM on dev/test

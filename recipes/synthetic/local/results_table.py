@@ -1,4 +1,9 @@
-"""Print the synthetic recipe's results as a Markdown table (reads DATA/exp/*/decode)."""
+"""Print the offline recipe's results as Markdown tables (reads DATA/exp/*/decode).
+
+One row per model and decoding (greedy; beam search + LM), one column per set: the
+synthetic held-out voices and the held-out UQM speakers, dev and test, and both test sets
+through an 8 kHz telephone channel. Then test WER per voice or speaker.
+"""
 
 from __future__ import annotations
 
@@ -7,49 +12,92 @@ import json
 from pathlib import Path
 
 from asr.checkpoint import read_checkpoint
-from asr.data import read_manifest, total_hours
+from asr.metrics import score
 
 BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 MODELS = {"bilstm": "BiLSTM", "streaming": "streaming LSTM"}
+SETS = {  # decode name: (column title, manifest under DATA)
+    "dev": ("synthetic dev", "dev.jsonl"),
+    "test": ("synthetic test", "test.jsonl"),
+    "uqm-dev": ("UQM dev", "uqm/dev.jsonl"),
+    "uqm-test": ("UQM test", "uqm/test.jsonl"),
+    "test-8k": ("synthetic test 8 kHz", "test.jsonl"),
+    "uqm-test-8k": ("UQM test 8 kHz", "uqm/test.jsonl"),
+}
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _hours(path: Path) -> float:
+    return sum(r["duration"] for r in _rows(path)) / 3600
+
+
+def _recogs(path: Path) -> dict[str, tuple[str, str]]:
+    """``{id: (ref, hyp)}`` from a ``recogs-SET.txt``."""
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        uid, *fields = line.split("\t")
+        kv = dict(f.split("=", 1) for f in fields)
+        out[uid] = (kv.get("ref", ""), kv.get("hyp", ""))
+    return out
+
+
+def group_wers(recogs: Path, manifest: Path) -> dict[str, float]:
+    """Test WER per ``voice`` or ``speaker`` of the manifest's utterances."""
+    pairs = _recogs(recogs)
+    groups: dict[str, list[str]] = {}
+    for r in _rows(manifest):
+        groups.setdefault(r.get("voice") or r.get("speaker") or "?", []).append(r["id"])
+    out = {}
+    for group, ids in sorted(groups.items()):
+        ids = [i for i in ids if i in pairs]
+        if ids:
+            out[group] = score([pairs[i][0] for i in ids], [pairs[i][1] for i in ids]).wer
+    return out
 
 
 def table(data: Path, size: str, beam: int) -> str:
-    hours = total_hours(read_manifest(data / "train.jsonl"))
-    voices = {
-        json.loads(line).get("voice")
-        for part in ("dev", "test")
-        for line in (data / f"{part}.jsonl").read_text().splitlines()
-    }
+    synthetic, real = _hours(data / "train.jsonl"), _hours(data / "uqm" / "train.jsonl")
     lines = [
-        f"## Synthetic recipe, size `{size}` ({hours:.1f} h of training speech)",
+        f"## Offline recipe, size `{size}` ({synthetic:.1f} h synthetic + {real:.1f} h recorded training speech)",
         "",
-        f"Test and dev: unseen sentences, held-out voices ({', '.join(sorted(v for v in voices if v))}). "
-        "Greedy CTC decoding, and beam search with the recipe's word n-gram LM (alpha, beta tuned on dev).",
+        "WER (CER) per set. Synthetic: unseen sentences, held-out TTS voices; UQM: held-out speakers "
+        "(dev shofixti, supox; test syreen, spathi, yehat, thraddash); 8 kHz: the test audio resampled to 8 kHz "
+        "and back. Greedy CTC decoding, and beam search with the recipe's word n-gram LM (training text only; "
+        "alpha, beta tuned on the mixed dev set).",
         "",
-        "| model | parameters | training | decoding | dev WER | dev CER | test WER | test CER |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | parameters | training | decoding | " + " | ".join(t for t, _ in SETS.values()) + " |",
+        "|---" * (4 + len(SETS)) + "|",
     ]
+    per_group = []
     for name, label in MODELS.items():
         exp = data / "exp" / name
+        if not (exp / "best.pt").is_file():
+            continue
         state = read_checkpoint(exp / "best.pt")
         params = sum(v.numel() for k, v in state["model"].items() if not k.endswith(BUFFERS))
         progress = read_checkpoint(exp / "last.pt")["progress"]
-        trained = f"{progress['elapsed'] / 60:.0f} min, {progress['epoch']} epochs"
+        trained = f"{progress['elapsed'] / 60:.0f} min, {progress['step']} steps"
         for suffix in ("", "-lm"):
-            files = {part: exp / "decode" / f"wer-{part}{suffix}.json" for part in ("dev", "test")}
-            if not all(f.is_file() for f in files.values()):
-                continue
-            scores = {part: json.loads(f.read_text()) for part, f in files.items()}
             how = "greedy"
             if suffix:
-                tuned = json.loads((exp / "decode" / "tune-lm-dev.json").read_text())
+                tuned = json.loads((exp / "decode" / "tune-lm-dev-mixed.json").read_text())
                 how = f"beam {beam} + LM (α {tuned['alpha']:.2f}, β {tuned['beta']:.2f})"
-            lines.append(
-                f"| {label} | {params / 1e6:.1f} M | {trained} | {how} "
-                f"| {100 * scores['dev']['wer']:.1f} % | {100 * scores['dev']['cer']:.1f} % "
-                f"| {100 * scores['test']['wer']:.1f} % | {100 * scores['test']['cer']:.1f} % |"
-            )
-    return "\n".join(lines)
+            cells = []
+            for set_name in SETS:
+                f = exp / "decode" / f"wer-{set_name}{suffix}.json"
+                s = json.loads(f.read_text()) if f.is_file() else None
+                cells.append(f"{100 * s['wer']:.1f} ({100 * s['cer']:.1f})" if s else "–")
+            lines.append(f"| {label} | {params / 1e6:.1f} M | {trained} | {how} | " + " | ".join(cells) + " |")
+            for set_name in ("test", "uqm-test"):
+                recogs = exp / "decode" / f"recogs-{set_name}{suffix}.txt"
+                if recogs.is_file():
+                    wers = group_wers(recogs, data / SETS[set_name][1])
+                    groups = ", ".join(f"{g} {100 * w:.1f}" for g, w in wers.items())
+                    per_group.append(f"- {label}, {how}, {SETS[set_name][0]}: {groups}")
+    return "\n".join([*lines, "", "Test WER (%) per voice or speaker:", "", *per_group])
 
 
 def main() -> None:
