@@ -115,21 +115,23 @@ def decoder_from_arguments(
 
 def cmd_decode(args: argparse.Namespace) -> int:
     from asr.metrics import write_results
-    from asr.transcribe import recognize_manifest
+    from asr.transcribe import decode_posteriors, manifest_posteriors
 
     loaded = load_model(args.model, _device(args.device))
     decoder = decoder_from_arguments(args, loaded)
     name = args.name or args.manifest.stem
-    utts, hyps, bad = recognize_manifest(
-        loaded, args.manifest, decoder, num_workers=args.num_workers, decode_workers=args.decode_workers
-    )
+    utts, posteriors, bad = manifest_posteriors(loaded, args.manifest, num_workers=args.num_workers)
     out_dir = args.out_dir or args.model.parent / "decode"
-    if utts:
+    runs = [(name, decoder)]
+    if args.greedy_name and decoder is not None:
+        runs.insert(0, (args.greedy_name, None))
+    for run_name, run_decoder in runs if utts else []:
+        hyps = decode_posteriors(loaded, posteriors, run_decoder, args.decode_workers)
         ids, refs, raw = [u.id for u in utts], [u.text for u in utts], [u.raw_text for u in utts]
-        scores = write_results(out_dir, name, ids, refs, hyps, raw)
-        how = "greedy" if decoder is None else _describe(decoder)
-        print(f"{name}: {scores.summary()} ({how})")
-        print(f"results in {out_dir}/{{recogs,errs,wer}}-{name}.txt")
+        scores = write_results(out_dir, run_name, ids, refs, hyps, raw)
+        how = "greedy" if run_decoder is None else _describe(run_decoder)
+        print(f"{run_name}: {scores.summary()} ({how})")
+        print(f"results in {out_dir}/{{recogs,errs,wer}}-{run_name}.txt")
     return _report_bad_lines(args.manifest, bad, len(utts))
 
 
@@ -533,6 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", type=Path, required=True, help="JSONL manifest with references")
     p.add_argument("--out-dir", type=Path, help="where result files go (default: MODEL_DIR/decode)")
     p.add_argument("--name", help="set name used in result file names (default: manifest stem)")
+    p.add_argument("--greedy-name", help="with --lm or --beam: also write greedy results of the same posteriors "
+                   "under this set name (one forward pass for both)")  # fmt: skip
     p.add_argument("--device", default="auto")
     p.add_argument("--num-workers", type=int, default=1, help="audio loading processes")
     add_decoding_arguments(p)

@@ -256,7 +256,7 @@ def transcribe_arrays(
     loaded: LoadedModel, audios: Sequence[np.ndarray], decoder: BeamSearchDecoder | None = None
 ) -> list[str]:
     """Transcripts of whole 16 kHz mono float arrays ``(samples,)`` (no segmentation), one batch."""
-    return _texts(loaded, posteriors_of(loaded, audios), decoder, 1)
+    return decode_posteriors(loaded, posteriors_of(loaded, audios), decoder, 1)
 
 
 def transcribe_files(
@@ -267,7 +267,11 @@ def transcribe_files(
     return [transcribe_arrays(loaded, [load_audio(p, rate)], decoder)[0] for p in paths]
 
 
-def _texts(loaded: LoadedModel, posteriors: Sequence[np.ndarray], decoder: BeamSearchDecoder | None, workers: int):
+def decode_posteriors(
+    loaded: LoadedModel, posteriors: Sequence[np.ndarray], decoder: BeamSearchDecoder | None, workers: int = 1
+) -> list[str]:
+    """The best text of each ``log_probs (T_i, V)``: greedy without ``decoder``, else its beam
+    search in ``workers`` processes."""
     if decoder is None:
         return [greedy_decode(torch.from_numpy(x)[None], torch.tensor([len(x)]), loaded.vocab)[0] for x in posteriors]
     return [nbest[0].text for nbest in decoder.decode_batch(list(posteriors), workers=workers)]
@@ -312,4 +316,4 @@ def recognize_manifest(
     order) and the bad lines left out (``file:line: problem``). Greedy without ``decoder``;
     beam search in ``decode_workers`` processes with one."""
     utts, posteriors, bad = manifest_posteriors(loaded, manifest, batch_seconds, num_workers)
-    return utts, _texts(loaded, posteriors, decoder, decode_workers), bad
+    return utts, decode_posteriors(loaded, posteriors, decoder, decode_workers), bad

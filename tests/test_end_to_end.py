@@ -102,10 +102,13 @@ def test_cli_beam_search_with_lm_tune_and_decode(
     assert (tmp_path / "posteriors-fixtures.pt").is_file()  # the next tune-lm run only decodes
     result = asr_cli("decode", "--model", str(overfit_checkpoint), "--manifest", str(fixtures_manifest),
                   "--lm", str(arpa), "--tuned", str(tuned), "--beam", "8", "--out-dir", str(tmp_path),
-                  "--num-workers", "0", "--decode-workers", "2", "--lexicon", "free")  # fmt: skip
+                  "--num-workers", "0", "--decode-workers", "2", "--lexicon", "free",
+                  "--greedy-name", "fixtures-greedy")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "fixtures: WER 0.00%" in result.stdout and f"beam 8, LM {arpa}" in result.stdout
     assert "lexicon free" in result.stdout
+    assert "fixtures-greedy: WER 0.00%" in result.stdout and "(greedy)" in result.stdout  # same posteriors
+    assert (tmp_path / "wer-fixtures-greedy.txt").is_file() and (tmp_path / "wer-fixtures.txt").is_file()
     result = asr_cli("decode", "--model", str(overfit_checkpoint), "--manifest", str(fixtures_manifest),
                      "--lm", str(tmp_path / "nope.bin"))  # fmt: skip
     assert result.returncode == 1 and "nope.bin: no such language model file" in result.stderr

@@ -104,3 +104,29 @@ def test_mirror_is_read_from_the_system_sources(tmp_path: Path) -> None:
     (etc / "sources.list").write_text("deb http://example.invalid/ubuntu jammy main\n")
     with pytest.raises(apt_fetch.FetchError, match="no Debian archive"):
         apt_fetch.debian_mirror(etc)
+
+
+def test_realign_moves_cuts_to_the_words_and_drops_a_wrong_text(robust_checkpoint: Path, tmp_path: Path) -> None:
+    """.ts timings 300 ms late put the start of each block's second line into its first line's
+    cut; aligning with a model puts the cut back at the silence between them, and the line
+    whose transcript is another clip's scores lowest and is dropped."""
+    data = tmp_path / "data"
+    expected = make_fake_uqm(tmp_path / "fake", data / "downloads", ts_shift_ms=300, wrong="utt3")
+    env = {**os.environ, "PYTHON": sys.executable}
+    done = subprocess.run(["bash", str(ROOT / "recipes/uqm/run.sh"), "--data", str(data), "--jobs", "1",
+                           "--align-model", str(robust_checkpoint), "--align-keep", "0.5"],
+                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    raw = {r["id"]: r for part in ("train", "dev", "test") for r in _rows(data / f"{part}.jsonl")}
+    aligned = {r["id"]: r for part in ("train", "dev", "test") for r in _rows(data / "aligned" / f"{part}.jsonl")}
+    fixture_seconds = {r["id"]: r["duration"] for r in _rows(FIXTURES / "fixtures.jsonl")}
+    # hello_world-00 is utt0: its .ts cut ran 0.3 s into utt1; aligned, it ends in the gap
+    first = aligned["uqm-arilou-hello_world-00"]
+    assert raw["uqm-arilou-hello_world-00"]["duration"] > fixture_seconds["utt0"] + GAP + 0.25
+    assert fixture_seconds["utt0"] - 0.1 <= first["duration"] <= fixture_seconds["utt0"] + 2 * PAD + 0.2
+    summary = json.loads((data / "aligned" / "realign.json").read_text())
+    assert summary["clips_not_aligned"] == 0
+    wrong = [uid for pairs in expected.values() for uid, clip in pairs if clip == "utt3"]  # given utt2's text
+    assert wrong and not any(uid in aligned for uid in wrong)
+    assert all(r["align_score"] >= summary["threshold"] for r in aligned.values())
+    assert len(aligned) >= len(raw) - len(wrong) - 1

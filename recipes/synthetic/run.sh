@@ -44,8 +44,8 @@ python=${PYTHON:-python}
 asr="$python -m asr.cli"
 export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
 start_time=$SECONDS
-dev_sets="dev uqm/dev"     # manifests under DATA (held-out voices; held-out UQM speakers)
-test_sets="test uqm/test"
+dev_sets="dev uqm/dev"                # manifests under DATA (held-out voices; held-out UQM speakers)
+test_sets="test uqm/$uqm_test"
 
 # shellcheck source=../stages.sh
 source "$here/../stages.sh"
@@ -106,26 +106,27 @@ if run_stage 6 "build a ${lm_order}-gram LM from the training text (synthetic + 
     done_stage 6
 fi
 
-if run_stage 7 "decode: greedy, then tune the LM weights on the mixed dev set and decode with beam search + LM"; then
+if run_stage 7 "decode: tune the LM weights on the mixed dev set, then greedy and beam search + LM on each set"; then
     for model in bilstm streaming; do
         out="$data/exp/$model/decode"
         ckpt="$data/exp/$model/best.pt"
         $asr tune-lm --model "$ckpt" --manifest "$data/dev-mixed.jsonl" --lm "$data/lm" --name dev-mixed \
             --beam "$tune_beam" --lexicon "$lexicon" --trials "$tune_trials" --out-dir "$out" --decode-workers "$jobs"
-        for set in $dev_sets $test_sets; do
-            name=$(echo "$set" | tr / -)
-            manifests="$data/$set.jsonl"
-            case " $test_sets " in *" $set "*) manifests="$manifests $data/8k/$set.jsonl" ;; esac
-            for manifest in $manifests; do
-                suffix=""; [[ $manifest == "$data/8k/"* ]] && suffix="-8k"
-                $asr decode --model "$ckpt" --manifest "$manifest" --out-dir "$out" --name "$name$suffix"
-                $asr decode --model "$ckpt" --manifest "$manifest" --out-dir "$out" --name "$name$suffix-lm" \
-                    --lm "$data/lm" --tuned "$out/tune-lm-dev-mixed.json" --beam "$beam" --lexicon "$lexicon" \
-                    --decode-workers "$jobs"
-            done
+        manifests=""
+        for set in $test_sets; do
+            manifests="$manifests $data/$set.jsonl"
+            case " $telephone_models " in *" $model "*) manifests="$manifests $data/8k/$set.jsonl" ;; esac
+        done
+        if [ "$decode_dev" = true ]; then for set in $dev_sets; do manifests="$manifests $data/$set.jsonl"; done; fi
+        for manifest in $manifests; do
+            name=$(realpath --relative-to="$data" "${manifest%.jsonl}" | sed 's|^8k/\(.*\)|\1-8k|; s|/|-|g')
+            $asr decode --model "$ckpt" --manifest "$manifest" --out-dir "$out" --name "$name-lm" --greedy-name "$name" \
+                --lm "$data/lm" --tuned "$out/tune-lm-dev-mixed.json" --beam "$beam" --lexicon "$lexicon" \
+                --decode-workers "$jobs"
         done
     done
-    $python "$here/local/results_table.py" --data "$data" --size "$size" --beam "$beam" > "$data/RESULTS.md"
+    $python "$here/local/results_table.py" --data "$data" --size "$size" --beam "$beam" --uqm-test "$uqm_test" \
+        > "$data/RESULTS.md"
     done_stage 7
 fi
 [ -f "$data/RESULTS.md" ] && { echo; cat "$data/RESULTS.md"; }

@@ -3,6 +3,7 @@
 # Debian non-free, cut into line utterances with a fixed speaker-disjoint split.
 #
 #   bash recipes/uqm/run.sh [--stage N] [--stop-stage N] [--data DIR] [--jobs N]
+#                           [--align-model CKPT [--align-keep Q]]
 #
 # Stages (each leaves DATA/.done/<stage> and is skipped on a rerun):
 #   0  download uqm-voice and uqm-content with apt-get download through a private apt
@@ -12,6 +13,9 @@
 #      DATA/{train,dev,test}.jsonl (dev: shofixti, supox; test: syreen, spathi, yehat,
 #      thraddash; train: the other 21 characters) and DATA/text/*.txt
 #   3  check the manifests: every line's audio opens and its text fits the vocabulary
+#   4  with --align-model (a model that has heard UQM speech): re-cut every line where the
+#      model's forced alignment puts its words, drop lines whose text fits their audio no
+#      better than the --align-keep quantile (0.95) of other lines' texts does; DATA/aligned/
 # Licence: CC BY-NC-SA 2.5 (printed by stage 2); the data stays under DATA, out of git.
 set -euo pipefail
 
@@ -21,13 +25,17 @@ stage=0
 stop_stage=100
 data=""
 jobs=2
+align_model=""
+align_keep=0.95
 while [ $# -gt 0 ]; do
     case "$1" in
         --stage) stage=$2; shift 2 ;;
         --stop-stage) stop_stage=$2; shift 2 ;;
         --data) data=$2; shift 2 ;;
         --jobs) jobs=$2; shift 2 ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        --align-model) align_model=$2; shift 2 ;;
+        --align-keep) align_keep=$2; shift 2 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -70,4 +78,10 @@ if run_stage 3 "check the manifests"; then
         $python -m asr.cli manifest check "$data/$part.jsonl"
     done
     done_stage 3
+fi
+
+if [ -n "$align_model" ] && run_stage 4 "re-cut the lines at the words of a forced alignment, drop lines that do not match"; then
+    $python "$here/local/realign.py" --model "$align_model" --voice "$data/extract/voice" \
+        --content "$data/extract/content" --out "$data/aligned" --keep "$align_keep"
+    done_stage 4
 fi

@@ -58,9 +58,13 @@ def _deb(tree: Path, package: str, out: Path) -> Path:
     return deb
 
 
-def make_fake_uqm(work: Path, downloads: Path) -> dict[str, list[tuple[str, str]]]:
+def make_fake_uqm(
+    work: Path, downloads: Path, ts_shift_ms: int = 0, wrong: str | None = None
+) -> dict[str, list[tuple[str, str]]]:
     """Write ``uqm-voice_*.deb`` and ``uqm-content_*.deb`` into ``downloads``; returns, per
-    speaker, the ``(utterance id, fixture clip)`` pairs the recipe must cut."""
+    speaker, the ``(utterance id, fixture clip)`` pairs the recipe must cut. ``ts_shift_ms``
+    moves every ``.ts`` cut point that much later (timings that are off); ``wrong`` names a
+    fixture clip whose line gets another clip's text (a transcript that does not match)."""
     voice, content = work / "voice", work / "content"
     expected: dict[str, list[tuple[str, str]]] = {}
     rmp = []
@@ -72,9 +76,12 @@ def make_fake_uqm(work: Path, downloads: Path) -> dict[str, list[tuple[str, str]
             clip = f"{speaker}-{n:03d}.ogg"
             audio, ms = _clip(names)
             sf.write(audio_dir / clip, audio, RATE, format="OGG", subtype="VORBIS")
-            text += [f"#({key})\t{clip}", *[TEXTS[name] for name in names], ""]
+            not_it = TEXTS["utt3" if wrong == "utt2" else "utt2"]
+            spoken = [not_it if name == wrong else TEXTS[name] for name in names]
+            text += [f"#({key})\t{clip}", *spoken, ""]
             text += [f"#(player_says_{n})", "The player's line has no audio.", ""]
-            durations = ms[:-1] if key != "BAD_TIMING" else ms
+            durations = [d + (ts_shift_ms if i == 0 else 0) for i, d in enumerate(ms)]
+            durations = durations[:-1] if key != "BAD_TIMING" else durations
             timings += [f"#({key}) {','.join(map(str, durations))}", f"#(player_says_{n}) "]
             if key != "BAD_TIMING":
                 expected.setdefault(speaker, []).extend(

@@ -11,6 +11,9 @@ bilstm_minutes=55
 streaming_minutes=40
 uqm_weight=2       # UQM train utterances per epoch, per synthetic one (train.mix_weights): recorded speech counts double
 train_args=""
+uqm_test=test      # all 1421 lines of the UQM test speakers
+decode_dev=true
+telephone_models="bilstm streaming"   # models also scored at 8 kHz
 lm_order=4
 beam=50            # beam search + LM on dev/test
 lexicon=auto       # auto = lm: words restricted to the LM vocabulary (free: any spelling, OOVs penalized)

@@ -16,14 +16,19 @@ from asr.metrics import score
 
 BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 MODELS = {"bilstm": "BiLSTM", "streaming": "streaming LSTM"}
-SETS = {  # decode name: (column title, manifest under DATA)
-    "dev": ("synthetic dev", "dev.jsonl"),
-    "test": ("synthetic test", "test.jsonl"),
-    "uqm-dev": ("UQM dev", "uqm/dev.jsonl"),
-    "uqm-test": ("UQM test", "uqm/test.jsonl"),
-    "test-8k": ("synthetic test 8 kHz", "test.jsonl"),
-    "uqm-test-8k": ("UQM test 8 kHz", "uqm/test.jsonl"),
-}
+
+
+def sets(uqm_test: str) -> dict[str, tuple[str, str]]:
+    """Decode name: (column title, manifest under DATA), for the UQM test manifest ``uqm_test``."""
+    uqm = f"UQM {uqm_test}" if uqm_test != "test" else "UQM test"
+    return {
+        "dev": ("synthetic dev", "dev.jsonl"),
+        "test": ("synthetic test", "test.jsonl"),
+        "uqm-dev": ("UQM dev", "uqm/dev.jsonl"),
+        f"uqm-{uqm_test}": (uqm, f"uqm/{uqm_test}.jsonl"),
+        "test-8k": ("synthetic test 8 kHz", "test.jsonl"),
+        f"uqm-{uqm_test}-8k": (f"{uqm} 8 kHz", f"uqm/{uqm_test}.jsonl"),
+    }
 
 
 def _rows(path: Path) -> list[dict]:
@@ -58,18 +63,21 @@ def group_wers(recogs: Path, manifest: Path) -> dict[str, float]:
     return out
 
 
-def table(data: Path, size: str, beam: int) -> str:
+def table(data: Path, size: str, beam: int, uqm_test: str = "test") -> str:
     synthetic, real = _hours(data / "train.jsonl"), _hours(data / "uqm" / "train.jsonl")
+    decoded = {f.name for f in data.glob("exp/*/decode/wer-*.json")}
+    columns = {k: v for k, v in sets(uqm_test).items() if f"wer-{k}.json" in decoded}
     lines = [
         f"## Offline recipe, size `{size}` ({synthetic:.1f} h synthetic + {real:.1f} h recorded training speech)",
         "",
         "WER (CER) per set. Synthetic: unseen sentences, held-out TTS voices; UQM: held-out speakers "
-        "(dev shofixti, supox; test syreen, spathi, yehat, thraddash); 8 kHz: the test audio resampled to 8 kHz "
+        "(dev shofixti, supox; test syreen, spathi, yehat, thraddash; test400: every 3rd test line); "
+        "8 kHz: the test audio resampled to 8 kHz "
         "and back. Greedy CTC decoding, and beam search with the recipe's word n-gram LM (training text only; "
         "alpha, beta tuned on the mixed dev set).",
         "",
-        "| model | parameters | training | decoding | " + " | ".join(t for t, _ in SETS.values()) + " |",
-        "|---" * (4 + len(SETS)) + "|",
+        "| model | parameters | training | decoding | " + " | ".join(t for t, _ in columns.values()) + " |",
+        "|---" * (4 + len(columns)) + "|",
     ]
     per_group = []
     for name, label in MODELS.items():
@@ -83,20 +91,24 @@ def table(data: Path, size: str, beam: int) -> str:
         for suffix in ("", "-lm"):
             how = "greedy"
             if suffix:
-                tuned = json.loads((exp / "decode" / "tune-lm-dev-mixed.json").read_text())
+                tuned_file = exp / "decode" / "tune-lm-dev-mixed.json"
+                if not tuned_file.is_file():
+                    continue
+                tuned = json.loads(tuned_file.read_text())
                 how = f"beam {beam} + LM (α {tuned['alpha']:.2f}, β {tuned['beta']:.2f})"
             cells = []
-            for set_name in SETS:
+            for set_name in columns:
                 f = exp / "decode" / f"wer-{set_name}{suffix}.json"
                 s = json.loads(f.read_text()) if f.is_file() else None
                 cells.append(f"{100 * s['wer']:.1f} ({100 * s['cer']:.1f})" if s else "–")
-            lines.append(f"| {label} | {params / 1e6:.1f} M | {trained} | {how} | " + " | ".join(cells) + " |")
-            for set_name in ("test", "uqm-test"):
+            if set(cells) != {"–"}:
+                lines.append(f"| {label} | {params / 1e6:.1f} M | {trained} | {how} | " + " | ".join(cells) + " |")
+            for set_name in ("test", f"uqm-{uqm_test}"):
                 recogs = exp / "decode" / f"recogs-{set_name}{suffix}.txt"
-                if recogs.is_file():
-                    wers = group_wers(recogs, data / SETS[set_name][1])
+                if set_name in columns and recogs.is_file():
+                    wers = group_wers(recogs, data / columns[set_name][1])
                     groups = ", ".join(f"{g} {100 * w:.1f}" for g, w in wers.items())
-                    per_group.append(f"- {label}, {how}, {SETS[set_name][0]}: {groups}")
+                    per_group.append(f"- {label}, {how}, {columns[set_name][0]}: {groups}")
     return "\n".join([*lines, "", "Test WER (%) per voice or speaker:", "", *per_group])
 
 
@@ -105,8 +117,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--size", default="demo")
     parser.add_argument("--beam", type=int, default=50, help="beam size of the LM decoding")
+    parser.add_argument("--uqm-test", default="test", help="the UQM test manifest decoded (test, or test400)")
     args = parser.parse_args()
-    print(table(args.data, args.size, args.beam))
+    print(table(args.data, args.size, args.beam, args.uqm_test))
 
 
 if __name__ == "__main__":
