@@ -39,6 +39,6 @@ def test_copies_are_narrowband_and_keep_every_key(tmp_path: Path, fixtures_manif
 
     missing = tmp_path / "missing.jsonl"
     missing.write_text(json.dumps({**rows[0], "audio": "nowhere.wav"}) + "\n")
-    done = subprocess.run([sys.executable, str(ROOT / "tools/telephone_copy.py"), str(missing), "--out-dir", str(out)],
-                          capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run([sys.executable, str(ROOT / "tools/telephone_copy.py"), str(missing), "--out-dir",
+                           str(tmp_path / "8k-missing")], capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 1 and "nowhere.wav" in done.stderr and "Traceback" not in done.stderr
