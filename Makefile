@@ -1,4 +1,4 @@
-# make demo : set up, then build the synthetic corpus, train, decode and print the WER table
+# make demo : set up, then fetch the recorded (UQM) and build the synthetic corpus, train, decode, print the WER tables
 # make test : set up, then run the test suite
 # make lint : ruff check + format check
 # make bench: benchmarks into bench/RESULTS.md (after make demo)
@@ -41,4 +41,4 @@ lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
 clean:
-	rm -rf $(VENV) data/synthetic-*
+	rm -rf $(VENV) data/synthetic-* data/uqm

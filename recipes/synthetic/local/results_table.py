@@ -71,7 +71,7 @@ def table(data: Path, size: str, beam: int, uqm_test: str = "test") -> str:
         f"## Offline recipe, size `{size}` ({synthetic:.1f} h synthetic + {real:.1f} h recorded training speech)",
         "",
         "WER (CER) per set. Synthetic: unseen sentences, held-out TTS voices; UQM: held-out speakers "
-        "(dev shofixti, supox; test syreen, spathi, yehat, thraddash; test400: every 3rd test line); "
+        "(dev shofixti, supox; test syreen, spathi, yehat, thraddash; test400: 400 of its lines, evenly spaced); "
         "8 kHz: the test audio resampled to 8 kHz "
         "and back. Greedy CTC decoding, and beam search with the recipe's word n-gram LM (training text only; "
         "alpha, beta tuned on the mixed dev set).",

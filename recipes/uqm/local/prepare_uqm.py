@@ -22,7 +22,7 @@ than :data:`MIN_S` or longer than :data:`MAX_S`, or whose text normalizes to not
 skipped and counted.
 
 Writes ``OUT/{train,dev,test}.jsonl`` (keys ``id audio duration text speaker``; and
-``OUT/test400.jsonl``, every n-th test line, for quick runs;
+``OUT/test400.jsonl``, 400 evenly spaced test lines (all four speakers), for quick runs;
 ``audio`` relative to OUT), ``OUT/text/{train,dev,test}.txt`` (normalized lines) and
 ``OUT/wav/<speaker>/*.flac``. The split is by speaker and fixed (:data:`SPLIT`).
 """
@@ -48,7 +48,7 @@ from asr.text import normalize
 SPLIT = {"dev": ("shofixti", "supox"), "test": ("syreen", "spathi", "yehat", "thraddash")}  # train: the rest
 PAD_S = 0.1  # audio kept before and after a line's stretch (the .ts cuts are approximate)
 MIN_S, MAX_S = 0.5, 20.0  # line stretches outside this range are skipped
-SMALL_TEST = 400  # test400.jsonl: every n-th test line, a fixed subset for quick runs (the demo)
+SMALL_TEST = 400  # test400.jsonl: evenly spaced test lines, a fixed subset for quick runs (the demo)
 LICENCE = (
     "The Ur-Quan Masters voice acting and dialogue (Debian non-free uqm-voice, uqm-content) are "
     "licensed CC BY-NC-SA 2.5 (non-commercial, share alike): keep them and models trained on them "
@@ -204,9 +204,10 @@ def prepare(voice: Path, content: Path, out: Path, jobs: int) -> dict[str, dict[
         hours = sum(r["duration"] for r in part_rows) / 3600
         summary[part] = {"utterances": len(part_rows), "hours": round(hours, 2), "speakers": len(speakers)}
         print(f"{part}: {len(part_rows)} utterances, {hours:.2f} h, {len(speakers)} speakers ({', '.join(speakers)})")
-    small = rows["test"][:: max(1, len(rows["test"]) // SMALL_TEST)][:SMALL_TEST]
+    n = len(rows["test"])
+    small = [rows["test"][i * n // SMALL_TEST] for i in range(min(n, SMALL_TEST))]  # evenly spaced: every speaker
     _write_lines(out / f"test{SMALL_TEST}.jsonl", [json.dumps(r, ensure_ascii=False) for r in small])
-    print(f"test{SMALL_TEST}: every {max(1, len(rows['test']) // SMALL_TEST)}th test line, {len(small)} utterances")
+    print(f"test{SMALL_TEST}: {len(small)} of the {n} test lines, evenly spaced")
     for reason, n in sorted(skipped.items()):
         print(f"skipped {n}: {reason}")
     summary["skipped"] = dict(skipped)
