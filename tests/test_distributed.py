@@ -32,7 +32,9 @@ def test_two_process_ddp_gradients_equal_one_process(tmp_path: Path) -> None:
     assert a["grads"].keys() == b["grads"].keys()
     for name, grad in a["grads"].items():
         assert grad.abs().sum() > 0, name
-        torch.testing.assert_close(b["grads"][name], grad, rtol=1e-4, atol=1e-7, msg=name)
+        # fp32 summation order differs with the batch split: ~2e-6 of the tensor's largest entry on AVX2 oneDNN
+        scale = float(grad.abs().max())
+        torch.testing.assert_close(b["grads"][name], grad, rtol=1e-4, atol=1e-5 * scale, msg=name)
 
 
 def _train_args(fixtures_manifest: Path, out_dir: Path, epochs: int) -> list[str]:
