@@ -67,6 +67,7 @@ def test_recipe_counts_what_it_skips(recipe: tuple[Path, dict, subprocess.Comple
     assert summary["skipped"] == {"block: timings do not match the line count": 1}
     assert "skipped 1: block: timings do not match the line count" in done.stdout
     assert summary["train"]["utterances"] == 5 and summary["test"]["speakers"] == 1
+    assert _rows(data / "test400.jsonl") == _rows(data / "test.jsonl")  # fewer than 400 test lines: all of them
     all_ids = [r["id"] for part in ("train", "dev", "test") for r in _rows(data / f"{part}.jsonl")]
     assert not any("player" in uid or "bad_timing" in uid for uid in all_ids)
 

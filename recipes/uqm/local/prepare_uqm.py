@@ -205,7 +205,8 @@ def prepare(voice: Path, content: Path, out: Path, jobs: int) -> dict[str, dict[
         summary[part] = {"utterances": len(part_rows), "hours": round(hours, 2), "speakers": len(speakers)}
         print(f"{part}: {len(part_rows)} utterances, {hours:.2f} h, {len(speakers)} speakers ({', '.join(speakers)})")
     n = len(rows["test"])
-    small = [rows["test"][i * n // SMALL_TEST] for i in range(min(n, SMALL_TEST))]  # evenly spaced: every speaker
+    k = min(n, SMALL_TEST)
+    small = [rows["test"][i * n // k] for i in range(k)]  # evenly spaced: every speaker
     _write_lines(out / f"test{SMALL_TEST}.jsonl", [json.dumps(r, ensure_ascii=False) for r in small])
     print(f"test{SMALL_TEST}: {len(small)} of the {n} test lines, evenly spaced")
     for reason, n in sorted(skipped.items()):
