@@ -10,6 +10,7 @@ implausible sample rate.
 from __future__ import annotations
 
 import io
+import os
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -251,6 +252,18 @@ def decode_audio(data: bytes, name: str, sample_rate: int = SAMPLE_RATE) -> np.n
     """Like :func:`load_audio` for the bytes of an audio file (e.g. a tar member) named ``name``."""
     with AudioStream(data, name, sample_rate) as stream:
         return stream.read_all()
+
+
+def write_audio(path: str | Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:
+    """Write mono ``samples (n,)`` in [-1, 1] (clipped) as 16-bit PCM, the container from the
+    suffix (``.wav``, ``.flac``), atomically (a temp file, then ``os.replace``), creating the
+    folder; returns ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # the suffix tells soundfile the format
+    sf.write(tmp, np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16")
+    os.replace(tmp, path)
+    return path
 
 
 def audio_duration(path: str | Path) -> float:

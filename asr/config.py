@@ -129,7 +129,7 @@ class TrainConfig:
 
     train_manifest: str = ""  # a JSONL manifest, several separated by commas, or a shard directory
     mix_weights: str = ""  # per training manifest, how often its utterances come per epoch ("1,2"); empty: all 1
-    dev_manifest: str = ""
+    dev_manifest: str = ""  # one, or several separated by commas (scored pooled, for best.pt, and each on its own)
     out_dir: str = "exp/model"
     init_from: str = ""  # start from this checkpoint's weights (fine-tuning; fresh optimizer and schedule)
     epochs: int = 10
@@ -149,6 +149,7 @@ class TrainConfig:
     sortagrad: bool = True  # first epoch from shortest to longest utterance
     seed: int = 0
     save_every: int = 0  # steps between mid-epoch checkpoints (0: at epoch ends only)
+    eval_every: int = 0  # steps between mid-epoch dev validations, each then checkpointed (0: at epoch ends only)
     keep_last: int = 3  # step checkpoints kept (0: all)
     deterministic: bool = False  # torch.use_deterministic_algorithms (exact resume on GPU too)
     tensorboard: bool = True  # TensorBoard scalars under out_dir/tensorboard

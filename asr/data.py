@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -45,17 +45,31 @@ class ManifestError(ValueError):
     """A manifest that cannot be used; the message names the file and line."""
 
 
-def _parse_line(path: Path, lineno: int, line: str) -> Utterance:
-    """One manifest line as an :class:`Utterance`; :class:`ManifestError` names ``path:lineno``."""
+def json_row(where: str, line: str, keys: Sequence[str]) -> dict[str, Any]:
+    """One JSON-lines row as a dict that has ``keys``; :class:`ManifestError` at ``where``
+    (``file:line``) when it is not JSON, not an object or lacks some of them."""
     try:
         row = json.loads(line)
     except json.JSONDecodeError as e:
-        raise ManifestError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+        raise ManifestError(f"{where}: not valid JSON ({e.msg})") from None
     if not isinstance(row, dict):
-        raise ManifestError(f"{path}:{lineno}: not a JSON object")
-    missing = [k for k in REQUIRED_KEYS if k not in row]
+        raise ManifestError(f"{where}: not a JSON object")
+    missing = [k for k in keys if k not in row]
     if missing:
-        raise ManifestError(f"{path}:{lineno}: missing keys {missing}")
+        raise ManifestError(f"{where}: missing keys {missing}")
+    return row
+
+
+def durations_agree(stated: float, real: float) -> bool:
+    """Whether a manifest's ``stated`` duration fits the audio's ``real`` one
+    (:data:`DURATION_TOLERANCE`)."""
+    relative, absolute = DURATION_TOLERANCE
+    return abs(stated - real) <= relative * real + absolute
+
+
+def _parse_line(path: Path, lineno: int, line: str) -> Utterance:
+    """One manifest line as an :class:`Utterance`; :class:`ManifestError` names ``path:lineno``."""
+    row = json_row(f"{path}:{lineno}", line, REQUIRED_KEYS)
     try:
         duration = float(row["duration"])
     except (TypeError, ValueError):
@@ -111,8 +125,7 @@ def _line_problems(utt: Utterance, written: str, vocab: Vocabulary) -> list[str]
             real = stream.duration
     except AudioError as e:
         return [str(e), *problems]
-    relative, absolute = DURATION_TOLERANCE
-    if utt.duration > 0 and abs(utt.duration - real) > relative * real + absolute:
+    if utt.duration > 0 and not durations_agree(utt.duration, real):
         problems.append(f"duration {utt.duration:g} s, but audio {written} lasts {real:.3f} s")
     return problems
 

@@ -23,17 +23,14 @@ problem ``file:line: problem``; a source that cannot be read at all is a
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 
-from asr.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioError, AudioStream, resample, to_mono_float
-from asr.data import DURATION_TOLERANCE, ManifestError, Utterance
+from asr.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioError, AudioStream, resample, to_mono_float, write_audio
+from asr.data import ManifestError, Utterance, durations_agree, json_row
 from asr.text import normalize
 
 END_SLACK = 0.1  # seconds a segment may run past its recording's end (then cut at the end)
@@ -60,11 +57,8 @@ def cut(source: Path, start: float, end: float, out: Path) -> float:
             data = f.read(round((end - start) * rate), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as e:
         raise AudioError(f"{source}: cannot read {start:.2f}-{end:.2f} s ({e})") from None
-    samples = np.clip(resample(to_mono_float(data), rate, SAMPLE_RATE), -1.0, 1.0)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    sf.write(tmp, samples, SAMPLE_RATE, subtype="PCM_16", format="WAV")
-    os.replace(tmp, out)
+    samples = resample(to_mono_float(data), rate, SAMPLE_RATE)
+    write_audio(out, samples)
     return len(samples) / SAMPLE_RATE
 
 
@@ -220,14 +214,9 @@ def _nemo_line(manifest: Path, lineno: int, line: str, audio_dir: Path, used: se
     offset in ms when there is one, and ``-LINE`` when already ``used``)."""
     where = f"{manifest}:{lineno}"
     try:
-        row = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise _Skip(f"{where}: not valid JSON ({e.msg})") from None
-    if not isinstance(row, dict):
-        raise _Skip(f"{where}: not a JSON object")
-    missing = [k for k in ("audio_filepath", "duration", "text") if k not in row]
-    if missing:
-        raise _Skip(f"{where}: missing keys {missing}")
+        row = json_row(where, line, ("audio_filepath", "duration", "text"))
+    except ManifestError as e:
+        raise _Skip(str(e)) from None
     try:
         duration, offset = float(row["duration"]), float(row.get("offset") or 0.0)
     except (TypeError, ValueError):
@@ -241,8 +230,7 @@ def _nemo_line(manifest: Path, lineno: int, line: str, audio_dir: Path, used: se
         real = _duration(audio, f"audio {name}")
     except AudioError as e:
         raise _Skip(f"{where}: {e}") from None
-    relative, absolute = DURATION_TOLERANCE
-    whole = offset == 0 and abs(duration - real) <= relative * real + absolute
+    whole = offset == 0 and durations_agree(duration, real)
     span = None if whole else (offset, offset + duration)
     path, duration = _audio(where, audio, name, span, _cut_name(audio_dir, uid))
     return Utterance(uid, path, duration, text, raw, str(row.get("speaker") or ""))

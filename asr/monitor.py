@@ -98,6 +98,9 @@ def plot_curves(metrics: str | Path, png: str | Path) -> None:
     ax_loss.set(title="training CTC loss", xlabel="step", yscale="log")
     for key in ("wer", "cer"):
         ax_wer.plot([r["step"] for r in dev], [100 * r[key] for r in dev], marker="o", label=key.upper())
+    for key in sorted({k for r in dev for k in r if k.startswith("wer/")}):  # each dev set's WER
+        points = [(r["step"], 100 * r[key]) for r in dev if key in r]
+        ax_wer.plot(*zip(*points, strict=True), ls="--", marker=".", label=f"WER {key[4:]}")
     ax_wer.set(title="dev (greedy)", xlabel="step", ylabel="%")
     ax_wer.legend()
     ax_lr.plot([r["step"] for r in train], [r["lr"] for r in train])

@@ -1,4 +1,5 @@
-"""The training loop: CTC loss, AdamW, warmup + cosine decay, clipping, per-epoch validation.
+"""The training loop: CTC loss, AdamW, warmup + cosine decay, clipping, validation at every
+epoch end (and every ``eval_every`` steps) on one or several dev manifests.
 
 Single process::
 
@@ -11,7 +12,8 @@ GPUs, gloo on CPUs::
     torchrun --nnodes=2 --nproc_per_node=8 --rdzv_backend=c10d --rdzv_endpoint=HOST:29500 -m asr.cli train ...
 
 Only rank 0 writes files. ``out_dir`` receives ``step-<step>.pt`` checkpoints (the last
-``keep_last``, written every ``save_every`` steps and at every epoch end), ``last.pt`` (the
+``keep_last``, written every ``save_every`` steps, after every validation and at every epoch
+end), ``last.pt`` (the
 newest, resumed automatically, also by torchrun's restarts), ``best.pt`` (lowest dev WER),
 ``train.log``, ``metrics.jsonl``, ``curves.png``, ``tensorboard/`` and ``config.yaml``.
 
@@ -295,11 +297,12 @@ class Trainer:
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
     train_loader: torch.utils.data.DataLoader
-    dev_loader: torch.utils.data.DataLoader
+    dev_loaders: dict[str, torch.utils.data.DataLoader]  # by dev set name (dev_set_names)
     device: torch.device
     progress: Progress
     generator: torch.Generator  # VTLP and SpecAugment draws
     monitor: TrainingMonitor
+    validated_at: int = -1  # step of this process's last validation
 
     @property
     def total_steps(self) -> int:
@@ -358,7 +361,10 @@ class Trainer:
             if p.step % tc.log_every == 0:
                 self._log_step(result, bar, window_audio / (time.time() - window_start))
                 window_audio, window_start = 0.0, time.time()
-            if tc.save_every and p.step % tc.save_every == 0:
+            if tc.eval_every and p.step % tc.eval_every == 0:
+                self.validate_and_save()
+                self.model.train()
+            elif tc.save_every and p.step % tc.save_every == 0:
                 self.save()
             if tc.max_minutes and p.elapsed >= tc.max_minutes * 60:
                 log.info("time budget of %.1f minutes reached at step %d", tc.max_minutes, p.step)
@@ -419,34 +425,68 @@ class Trainer:
             out_of_time = not self.train_one_epoch()
             p.epoch += 1
             p.batch_in_epoch = 0
-            scores = validate(self.loaded, self.model, self.dev_loader, self.device)
-            log.info("epoch %d dev: %s", p.epoch, scores.summary())
-            self.monitor.log_validation(p.step, p.epoch, wer=scores.wer, cer=scores.cer)
-            best = scores.wer <= p.best_wer
-            p.best_wer = min(p.best_wer, scores.wer)
-            self.save(best)
+            self.validate_and_save()
+
+    def validate_and_save(self) -> None:
+        """Greedy dev scores (pooled over the dev sets, and each one's), logged and plotted,
+        then a checkpoint (``best.pt`` too when the pooled WER is the lowest so far)."""
+        p = self.progress
+        if p.step == self.validated_at:  # eval_every's validation was at this step: nothing new to score
+            self.save()
+            return
+        self.validated_at = p.step
+        pooled, per_set = validate(self.loaded, self.model, self.dev_loaders, self.device)
+        where = f"epoch {p.epoch}" if p.batch_in_epoch == 0 else f"step {p.step} (epoch {p.epoch + 1})"
+        log.info("%s dev: %s", where, pooled.summary())
+        if len(per_set) > 1:
+            for name, scores in per_set.items():
+                log.info("%s dev %s: %s", where, name, scores.summary())
+        sets = {f"{k}/{name}": getattr(sc, k) for name, sc in per_set.items() for k in ("wer", "cer")}
+        self.monitor.log_validation(
+            p.step, p.epoch, wer=pooled.wer, cer=pooled.cer, **(sets if len(per_set) > 1 else {})
+        )
+        best = pooled.wer <= p.best_wer
+        p.best_wer = min(p.best_wer, pooled.wer)
+        self.save(best)
 
 
 @torch.no_grad()
 def validate(
-    loaded: LoadedModel, model: torch.nn.Module, loader: torch.utils.data.DataLoader, device: torch.device
-) -> Scores:
-    """Greedy WER/CER of ``model`` on ``loader`` (gathered over ranks)."""
+    loaded: LoadedModel,
+    model: torch.nn.Module,
+    loaders: dict[str, torch.utils.data.DataLoader],
+    device: torch.device,
+) -> tuple[Scores, dict[str, Scores]]:
+    """Greedy WER/CER of ``model`` pooled over ``loaders`` (one per dev set) and per set
+    (gathered over ranks)."""
     model.eval()
-    refs, hyps = [], []
-    text = {u.id: u.text for u in loader.dataset.utts}
-    for batch in loader:
-        batch = batch.to(device)
-        feats, frames = loaded.features(batch.waveforms, batch.audio_lengths)
-        log_probs, out_lengths = model(feats, frames)
-        hyps += greedy_decode(log_probs, out_lengths, loaded.vocab)
-        refs += [text[i] for i in batch.ids]
-    if dist.is_initialized():
-        gathered: list = [None] * dist.get_world_size()
-        dist.all_gather_object(gathered, (refs, hyps))
-        refs = [r for rs, _ in gathered for r in rs]
-        hyps = [h for _, hs in gathered for h in hs]
-    return score(refs, hyps)
+    all_refs, all_hyps, per_set = [], [], {}
+    for name, loader in loaders.items():
+        refs, hyps = [], []
+        text = {u.id: u.text for u in loader.dataset.utts}
+        for batch in loader:
+            batch = batch.to(device)
+            feats, frames = loaded.features(batch.waveforms, batch.audio_lengths)
+            log_probs, out_lengths = model(feats, frames)
+            hyps += greedy_decode(log_probs, out_lengths, loaded.vocab)
+            refs += [text[i] for i in batch.ids]
+        if dist.is_initialized():
+            gathered: list = [None] * dist.get_world_size()
+            dist.all_gather_object(gathered, (refs, hyps))
+            refs = [r for rs, _ in gathered for r in rs]
+            hyps = [h for _, hs in gathered for h in hs]
+        per_set[name] = score(refs, hyps)
+        all_refs += refs
+        all_hyps += hyps
+    return score(all_refs, all_hyps), per_set
+
+
+def dev_set_names(manifests: str) -> list[str]:
+    """Short names of comma-separated dev ``manifests``: the file's stem, with its folder's
+    name in front (``uqm-dev``) where stems repeat."""
+    paths = [Path(m) for m in manifests.split(",") if m]
+    stems = [p.stem for p in paths]
+    return [f"{p.parent.name}-{p.stem}" if stems.count(p.stem) > 1 else p.stem for p in paths]
 
 
 def _setup_logging(out_dir: Path, rank: int) -> None:
@@ -498,7 +538,12 @@ def train(cfg: ExperimentConfig) -> Path:
         make_optimizer(loaded.model, tc, device),
         torch.amp.GradScaler(device.type, enabled=tc.precision == "fp16"),
         make_loader(tc.train_manifest, loaded, tc, train=True),
-        make_loader(tc.dev_manifest, loaded, tc, train=False),
+        {
+            name: make_loader(m, loaded, tc, train=False)
+            for name, m in zip(
+                dev_set_names(tc.dev_manifest), [m for m in tc.dev_manifest.split(",") if m], strict=True
+            )
+        },
         device,
         Progress(),
         torch.Generator().manual_seed(tc.seed * 1000 + rank),

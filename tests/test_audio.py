@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr.audio import AudioError, audio_duration, load_audio, to_mono_float
+from asr.audio import AudioError, audio_duration, load_audio, to_mono_float, write_audio
 
 
 def _tone(rate: int, seconds: float = 0.5, freq: float = 440.0) -> np.ndarray:
@@ -71,3 +71,14 @@ def test_nan_samples_rejected(tmp_path: Path) -> None:
 def test_duration_from_header(tmp_path: Path) -> None:
     sf.write(tmp_path / "a.wav", _tone(8000, 1.25), 8000)
     assert audio_duration(tmp_path / "a.wav") == pytest.approx(1.25)
+
+
+@pytest.mark.parametrize("suffix,container", [(".wav", "WAV"), (".flac", "FLAC")])
+def test_write_audio_clips_and_leaves_no_temp_file(tmp_path: Path, suffix: str, container: str) -> None:
+    samples = np.array([0.5, -0.25, 1.7, -3.0] * 1000, dtype=np.float32)
+    path = write_audio(tmp_path / "sub" / f"a{suffix}", samples, 8000)
+    info = sf.info(str(path))
+    assert (info.format, info.subtype, info.samplerate) == (container, "PCM_16", 8000)
+    back, _ = sf.read(path, dtype="float32")
+    assert np.allclose(back[:4], [0.5, -0.25, 1.0, -1.0], atol=1e-4)
+    assert [p.name for p in path.parent.iterdir()] == [path.name]

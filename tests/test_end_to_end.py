@@ -67,6 +67,37 @@ def test_training_resumes_from_last_checkpoint(tmp_path: Path, fixtures_manifest
     assert "resumed from" in (tmp_path / "train.log").read_text()
 
 
+def test_eval_every_scores_each_dev_set_mid_epoch(tmp_path: Path, fixtures_manifest: Path) -> None:
+    import json
+    from dataclasses import replace
+
+    from asr.monitor import read_metrics
+    from asr.train import dev_set_names, train
+
+    lines = fixtures_manifest.read_text().splitlines()
+    devs = []
+    for name, part in (("a", lines[:1]), ("b", lines[1:])):
+        rows = [json.loads(line) for line in part]
+        for row in rows:
+            row["audio"] = str(fixtures_manifest.parent / row["audio"])
+        (tmp_path / name).mkdir()
+        devs.append(tmp_path / name / "dev.jsonl")
+        devs[-1].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert dev_set_names(f"{devs[0]},{devs[1]}") == ["a-dev", "b-dev"]
+    assert dev_set_names(f"{devs[0]},{fixtures_manifest}") == ["dev", "fixtures"]
+    out = tmp_path / "exp"
+    cfg = tiny_config(out, fixtures_manifest, epochs=2, eval_every=3)
+    train(replace(cfg, train=replace(cfg.train, batch_seconds=1.3, dev_manifest=f"{devs[0]},{devs[1]}")))
+    dev = [r for r in read_metrics(out / "metrics.jsonl") if r["kind"] == "dev"]
+    assert [r["step"] for r in dev] == [3, 4, 6, 8]  # every 3 steps and at both epoch ends (4 batches each)
+    for r in dev:
+        assert min(r["wer/a-dev"], r["wer/b-dev"]) <= r["wer"] <= max(r["wer/a-dev"], r["wer/b-dev"])
+    log = (out / "train.log").read_text()
+    assert "step 3 (epoch 1) dev: WER" in log and "epoch 2 dev b-dev: WER" in log
+    assert read_checkpoint(out / "step-00000006.pt")["progress"]["batch_in_epoch"] == 2  # saved mid-epoch
+    assert (out / "curves.png").stat().st_size > 0
+
+
 def test_cli_beam_search_with_lm_tune_and_decode(
     overfit_checkpoint: Path, fixtures_manifest: Path, tmp_path: Path
 ) -> None:

@@ -19,9 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-import soundfile as sf
-
-from asr.audio import AudioError, load_audio
+from asr.audio import AudioError, load_audio, write_audio
 
 
 def telephone_copy(manifest: Path, out_dir: Path, rate: int = 8000) -> Path:
@@ -34,10 +32,7 @@ def telephone_copy(manifest: Path, out_dir: Path, rate: int = 8000) -> Path:
         source = source if source.is_absolute() else manifest.parent / source
         target = out_dir / "wav" / f"{row['id']}.wav"
         if not target.is_file():
-            samples = load_audio(source, rate)
-            tmp = target.with_name(target.stem + ".tmp.wav")
-            sf.write(tmp, samples, rate, subtype="PCM_16")
-            os.replace(tmp, target)
+            write_audio(target, load_audio(source, rate), rate)
         out_rows.append({**row, "audio": str(target.relative_to(out_dir))})
     out = out_dir / manifest.name
     tmp = out.with_name(out.name + ".tmp")

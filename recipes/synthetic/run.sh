@@ -84,7 +84,7 @@ fi
 train_model() {  # train_model NAME MINUTES
     $asr train --config "$here/conf/$1.yaml" \
         --train.train_manifest "$data/train.jsonl,$data/uqm/train.jsonl" --train.mix_weights "1,$uqm_weight" \
-        --train.dev_manifest "$data/dev-mixed.jsonl" \
+        --train.dev_manifest "$data/dev.jsonl,$data/uqm/dev.jsonl" --train.eval_every "$eval_every" \
         --train.out_dir "$data/exp/$1" --train.max_minutes "$2" --train.epochs "$epochs" \
         --train.seed "$seed" $train_args
 }

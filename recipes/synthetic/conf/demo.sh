@@ -10,6 +10,7 @@ test_utts=300
 epochs=100          # upper bound; the time budgets below end training
 bilstm_minutes=8
 streaming_minutes=6
+eval_every=200      # dev WER of each dev set (synthetic, UQM) every this many steps: curves.png
 uqm_weight=2       # UQM train utterances per epoch, per synthetic one (train.mix_weights): recorded speech counts double
 train_args=""
 uqm_test=test400   # the UQM test speakers' fixed 400-line subset (all 1421 lines: test)

@@ -1,16 +1,19 @@
-# Larger setting: 40 h of speech (nearly every extracted sentence) and longer training; under 2 hours on a 2-core CPU (run it in the background).
+# Larger setting: 20 h of TTS + the 9.5 h of UQM train and an hour of BiLSTM training; about 2 h 30 min on a 2-core
+# fp32 CPU (run it in the background; a rerun resumes). At ~85 audio-s/s an hour trains ~2 epochs of this mix:
+# more TTS hours would cost synthesis minutes the model cannot use.
 seed=0
 jobs=2
 warp=0.15          # train-set speed perturbation (speaker variety)
 f0=0.3             # train-set flite/festival pitch, 0.7-1.3x each voice's own: same steps, test WER of held-out flite:rms 88.2 -> 85.7 % (BiLSTM), 110 -> 103 % (streaming)
-train_hours=40
+train_hours=20
 dev_utts=300
 test_utts=500
 epochs=100
-bilstm_minutes=55
+bilstm_minutes=60
 streaming_minutes=40
+eval_every=400      # dev WER of each dev set (synthetic, UQM) every this many steps (~5 min): curves.png, and a checkpoint to resume from
 uqm_weight=2       # UQM train utterances per epoch, per synthetic one (train.mix_weights): recorded speech counts double
-train_args=""
+train_args="--augment.speed 0.1"   # Kaldi 3-way speed perturbation of every training line (UQM: 21 speakers)
 uqm_test=test      # all 1421 lines of the UQM test speakers
 decode_dev=true
 telephone_models="bilstm streaming"   # models also scored at 8 kHz

@@ -43,7 +43,7 @@ import torch
 import torchaudio
 from tqdm import tqdm
 
-from asr.audio import SAMPLE_RATE, AudioError, load_audio
+from asr.audio import SAMPLE_RATE, AudioError, load_audio, write_audio
 from asr.text import normalize
 
 TRIM_PAD_S = 0.15  # silence kept before the first and after the last voiced frame
@@ -298,10 +298,7 @@ def finish_audio(raw: Path, item: Item, limits: AudioLimits) -> Result:
     if not limits.min_wps <= wps <= limits.max_wps:
         return Result(item.index, None, "bad_rate")
     out = Path(item.out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    sf.write(tmp, np.clip(audio, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16", format="WAV")
-    os.replace(tmp, out)
+    write_audio(out, audio)
     return Result(item.index, round(duration, 3))
 
 

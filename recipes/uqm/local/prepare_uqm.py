@@ -39,10 +39,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
-
-from asr.audio import SAMPLE_RATE, load_audio
+from asr.audio import SAMPLE_RATE, load_audio, write_audio
 from asr.text import normalize
 
 SPLIT = {"dev": ("shofixti", "supox"), "test": ("syreen", "spathi", "yehat", "thraddash")}  # train: the rest
@@ -167,11 +164,7 @@ def cut_clip(lines: list[Line], out: Path) -> list[tuple[Line, float, str] | str
         a = max(0, round((line.start - PAD_S) * SAMPLE_RATE))
         b = min(len(audio), round((end + PAD_S) * SAMPLE_RATE))
         rel = Path("wav") / line.speaker / f"{line.id}.flac"
-        path = out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.stem + ".tmp.flac")
-        sf.write(tmp, np.clip(audio[a:b], -1, 1), SAMPLE_RATE, subtype="PCM_16")
-        os.replace(tmp, path)
+        write_audio(out / rel, audio[a:b])
         results.append((line, (b - a) / SAMPLE_RATE, str(rel)))
     return results
 
