@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +22,7 @@ from asr.text import normalize
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes" / "synthetic" / "local"))
 import extract_text
+import results_table
 import synthesize
 from synthesize import AudioLimits, EngineCommands, Result, Voice
 
@@ -343,3 +345,20 @@ def test_cli_fails_when_most_attempts_fail(
     out = capsys.readouterr()
     assert "synthesized 0 utts" in out.out and "skipped 2" in out.out
     assert "more than half" in out.err and not manifest.exists()
+
+
+# --------------------------------------------------------------------------- fine-tuning A/B
+
+
+def test_results_table_models_option() -> None:
+    assert results_table.parse_models("") == results_table.MODELS
+    assert results_table.parse_models("ft-tts=TTS only,ft-uqm=UQM only") == {"ft-tts": "TTS only", "ft-uqm": "UQM only"}
+    with pytest.raises(SystemExit, match="want FOLDER=LABEL"):
+        results_table.parse_models("ft-tts")
+
+
+def test_finetune_script_names_what_it_needs(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[1] / "recipes" / "synthetic" / "finetune.sh"
+    done = subprocess.run(["bash", str(script), "--data", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert f"{tmp_path}/train.jsonl missing: run recipes/synthetic/run.sh --size demo --stop-stage 6" in done.stderr

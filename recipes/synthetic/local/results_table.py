@@ -15,7 +15,7 @@ from asr.checkpoint import read_checkpoint
 from asr.metrics import score
 
 BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
-MODELS = {"bilstm": "BiLSTM", "streaming": "streaming LSTM"}
+MODELS = {"bilstm": "BiLSTM", "streaming": "streaming LSTM"}  # experiment folder under DATA/exp: label
 
 
 def sets(uqm_test: str) -> dict[str, tuple[str, str]]:
@@ -63,7 +63,17 @@ def group_wers(recogs: Path, manifest: Path) -> dict[str, float]:
     return out
 
 
-def table(data: Path, size: str, beam: int, uqm_test: str = "test") -> str:
+def parse_models(text: str) -> dict[str, str]:
+    """``--models "ft-tts=TTS only,ft-uqm=UQM only"`` as ``{folder: label}`` (empty: :data:`MODELS`)."""
+    if not text:
+        return dict(MODELS)
+    pairs = [item.split("=", 1) for item in text.split(",") if item]
+    if any(len(p) != 2 or not p[0] for p in pairs):
+        raise SystemExit(f"error: --models {text!r}: want FOLDER=LABEL,...")
+    return dict(pairs)
+
+
+def table(data: Path, size: str, beam: int, uqm_test: str = "test", models: dict[str, str] | None = None) -> str:
     synthetic, real = _hours(data / "train.jsonl"), _hours(data / "uqm" / "train.jsonl")
     decoded = {f.name for f in data.glob("exp/*/decode/wer-*.json")}
     columns = {k: v for k, v in sets(uqm_test).items() if f"wer-{k}.json" in decoded}
@@ -80,7 +90,7 @@ def table(data: Path, size: str, beam: int, uqm_test: str = "test") -> str:
         "|---" * (4 + len(columns)) + "|",
     ]
     per_group = []
-    for name, label in MODELS.items():
+    for name, label in (models or MODELS).items():
         exp = data / "exp" / name
         if not (exp / "best.pt").is_file():
             continue
@@ -118,8 +128,9 @@ def main() -> None:
     parser.add_argument("--size", default="demo")
     parser.add_argument("--beam", type=int, default=50, help="beam size of the LM decoding")
     parser.add_argument("--uqm-test", default="test", help="the UQM test manifest decoded (test, or test400)")
+    parser.add_argument("--models", default="", help="FOLDER=LABEL,... under DATA/exp (default: bilstm, streaming)")
     args = parser.parse_args()
-    print(table(args.data, args.size, args.beam, args.uqm_test))
+    print(table(args.data, args.size, args.beam, args.uqm_test, parse_models(args.models)))
 
 
 if __name__ == "__main__":
