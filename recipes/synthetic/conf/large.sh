@@ -1,5 +1,5 @@
-# Larger setting: 20 h of TTS + the 9.5 h of UQM train and an hour of BiLSTM training; about 2 h 30 min on a 2-core
-# fp32 CPU (run it in the background; a rerun resumes). At ~85 audio-s/s an hour trains ~2 epochs of this mix:
+# Larger setting: 20 h of TTS + the 9.5 h of UQM train and an hour of BiLSTM training; 2 h 19 min of stages on a 2-core
+# fp32 CPU, 2026-12-02 (run it in the background; a rerun resumes). At ~75 audio-s/s an hour trains ~2 epochs of this mix:
 # more TTS hours would cost synthesis minutes the model cannot use.
 seed=0
 jobs=2
