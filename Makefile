@@ -9,7 +9,9 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox \
 	cmake g++ libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev \
 	zlib1g-dev libbz2-dev liblzma-dev \
-	libsndfile1 wordnet-base fortunes fortunes-min jargon-text dict-devil chromium
+	libsndfile1 wordnet-base fortunes fortunes-min jargon-text dict-devil
+# the browser test of asr serve's page (make test only: the demo does not need it)
+TEST_APT_PACKAGES := chromium
 STAMP := $(VENV)/.setup-done
 
 .PHONY: setup demo test lint bench clean
@@ -27,6 +29,7 @@ demo: setup
 	source $(VENV)/bin/activate && bash recipes/synthetic/run.sh $(DEMO_ARGS)
 
 test: setup
+	bash tools/setup_system.sh $(TEST_APT_PACKAGES)
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 bench: setup  # needs the demo's model and LM (make demo)

@@ -297,7 +297,7 @@ class Trainer:
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
     train_loader: torch.utils.data.DataLoader
-    dev_loaders: dict[str, torch.utils.data.DataLoader]  # by dev set name (dev_set_names)
+    dev_loaders: dict[str, torch.utils.data.DataLoader]  # by dev set name (dev_sets)
     device: torch.device
     progress: Progress
     generator: torch.Generator  # VTLP and SpecAugment draws
@@ -481,12 +481,12 @@ def validate(
     return score(all_refs, all_hyps), per_set
 
 
-def dev_set_names(manifests: str) -> list[str]:
-    """Short names of comma-separated dev ``manifests``: the file's stem, with its folder's
+def dev_sets(manifests: str) -> dict[str, str]:
+    """Comma-separated dev ``manifests`` by short name: the file's stem, with its folder's
     name in front (``uqm-dev``) where stems repeat."""
     paths = [Path(m) for m in manifests.split(",") if m]
     stems = [p.stem for p in paths]
-    return [f"{p.parent.name}-{p.stem}" if stems.count(p.stem) > 1 else p.stem for p in paths]
+    return {(f"{p.parent.name}-{p.stem}" if stems.count(p.stem) > 1 else p.stem): str(p) for p in paths}
 
 
 def _setup_logging(out_dir: Path, rank: int) -> None:
@@ -538,12 +538,7 @@ def train(cfg: ExperimentConfig) -> Path:
         make_optimizer(loaded.model, tc, device),
         torch.amp.GradScaler(device.type, enabled=tc.precision == "fp16"),
         make_loader(tc.train_manifest, loaded, tc, train=True),
-        {
-            name: make_loader(m, loaded, tc, train=False)
-            for name, m in zip(
-                dev_set_names(tc.dev_manifest), [m for m in tc.dev_manifest.split(",") if m], strict=True
-            )
-        },
+        {name: make_loader(m, loaded, tc, train=False) for name, m in dev_sets(tc.dev_manifest).items()},
         device,
         Progress(),
         torch.Generator().manual_seed(tc.seed * 1000 + rank),

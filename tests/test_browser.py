@@ -1,6 +1,6 @@
 """The ``asr serve`` page in a real headless Chromium, a WAV file as its microphone.
 
-Needs Debian's ``chromium`` (``make setup`` installs it); skipped where it is missing.
+Needs Debian's ``chromium`` (``make test`` installs it); skipped where it is missing.
 """
 
 from __future__ import annotations

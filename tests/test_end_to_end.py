@@ -72,7 +72,7 @@ def test_eval_every_scores_each_dev_set_mid_epoch(tmp_path: Path, fixtures_manif
     from dataclasses import replace
 
     from asr.monitor import read_metrics
-    from asr.train import dev_set_names, train
+    from asr.train import dev_sets, train
 
     lines = fixtures_manifest.read_text().splitlines()
     devs = []
@@ -83,8 +83,8 @@ def test_eval_every_scores_each_dev_set_mid_epoch(tmp_path: Path, fixtures_manif
         (tmp_path / name).mkdir()
         devs.append(tmp_path / name / "dev.jsonl")
         devs[-1].write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert dev_set_names(f"{devs[0]},{devs[1]}") == ["a-dev", "b-dev"]
-    assert dev_set_names(f"{devs[0]},{fixtures_manifest}") == ["dev", "fixtures"]
+    assert list(dev_sets(f"{devs[0]},{devs[1]}")) == ["a-dev", "b-dev"]
+    assert dev_sets(f"{devs[0]},{fixtures_manifest}") == {"dev": str(devs[0]), "fixtures": str(fixtures_manifest)}
     out = tmp_path / "exp"
     cfg = tiny_config(out, fixtures_manifest, epochs=2, eval_every=3)
     train(replace(cfg, train=replace(cfg.train, batch_seconds=1.3, dev_manifest=f"{devs[0]},{devs[1]}")))

@@ -45,6 +45,8 @@ export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
 
 # shellcheck source=../stages.sh
 source "$here/../stages.sh"
+# shellcheck source=local/decode.sh
+source "$here/local/decode.sh"
 
 train_on() {  # train_on NAME TRAIN_MANIFEST [more asr train arguments]
     local name=$1 manifest=$2
@@ -72,16 +74,7 @@ fi
 
 if run_stage 13 "decode the UQM and synthetic test sets, greedy and beam search + LM"; then
     for name in tts uqm tts-uqm; do
-        out="$data/exp/ft-$name/decode"
-        ckpt="$data/exp/ft-$name/best.pt"
-        $asr tune-lm --model "$ckpt" --manifest "$data/dev-mixed.jsonl" --lm "$data/lm" --name dev-mixed \
-            --beam "$tune_beam" --lexicon "$lexicon" --trials "$tune_trials" --out-dir "$out" --decode-workers "$jobs"
-        for set in test "uqm/$uqm_test"; do
-            name_=$(echo "$set" | tr / -)
-            $asr decode --model "$ckpt" --manifest "$data/$set.jsonl" --out-dir "$out" --name "$name_-lm" \
-                --greedy-name "$name_" --lm "$data/lm" --tuned "$out/tune-lm-dev-mixed.json" --beam "$beam" \
-                --lexicon "$lexicon" --decode-workers "$jobs"
-        done
+        decode_model "$data/exp/ft-$name" "$data/test.jsonl" "$data/uqm/$uqm_test.jsonl"
     done
     $python "$here/local/results_table.py" --data "$data" --size "$size" --beam "$beam" --uqm-test "$uqm_test" \
         --models "ft-tts=TTS only,ft-uqm=UQM only,ft-tts-uqm=TTS then UQM (init_from)" > "$data/FINETUNE.md"

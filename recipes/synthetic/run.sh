@@ -49,6 +49,8 @@ test_sets="test uqm/$uqm_test"
 
 # shellcheck source=../stages.sh
 source "$here/../stages.sh"
+# shellcheck source=local/decode.sh
+source "$here/local/decode.sh"
 
 if run_stage 0 "check tools"; then
     for tool in espeak-ng flite text2wave sox; do
@@ -108,22 +110,13 @@ fi
 
 if run_stage 7 "decode: tune the LM weights on the mixed dev set, then greedy and beam search + LM on each set"; then
     for model in bilstm streaming; do
-        out="$data/exp/$model/decode"
-        ckpt="$data/exp/$model/best.pt"
-        $asr tune-lm --model "$ckpt" --manifest "$data/dev-mixed.jsonl" --lm "$data/lm" --name dev-mixed \
-            --beam "$tune_beam" --lexicon "$lexicon" --trials "$tune_trials" --out-dir "$out" --decode-workers "$jobs"
-        manifests=""
+        manifests=()
         for set in $test_sets; do
-            manifests="$manifests $data/$set.jsonl"
-            case " $telephone_models " in *" $model "*) manifests="$manifests $data/8k/$set.jsonl" ;; esac
+            manifests+=("$data/$set.jsonl")
+            case " $telephone_models " in *" $model "*) manifests+=("$data/8k/$set.jsonl") ;; esac
         done
-        if [ "$decode_dev" = true ]; then for set in $dev_sets; do manifests="$manifests $data/$set.jsonl"; done; fi
-        for manifest in $manifests; do
-            name=$(realpath --relative-to="$data" "${manifest%.jsonl}" | sed 's|^8k/\(.*\)|\1-8k|; s|/|-|g')
-            $asr decode --model "$ckpt" --manifest "$manifest" --out-dir "$out" --name "$name-lm" --greedy-name "$name" \
-                --lm "$data/lm" --tuned "$out/tune-lm-dev-mixed.json" --beam "$beam" --lexicon "$lexicon" \
-                --decode-workers "$jobs"
-        done
+        if [ "$decode_dev" = true ]; then for set in $dev_sets; do manifests+=("$data/$set.jsonl"); done; fi
+        decode_model "$data/exp/$model" "${manifests[@]}"
     done
     $python "$here/local/results_table.py" --data "$data" --size "$size" --beam "$beam" --uqm-test "$uqm_test" \
         > "$data/RESULTS.md"
