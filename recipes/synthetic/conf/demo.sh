@@ -3,9 +3,9 @@ seed=0
 jobs=2
 warp=0.15          # train-set speed perturbation (speaker variety)
 f0=0.3             # train-set flite/festival pitch, 0.7-1.3x each voice's own: same steps, test WER of held-out flite:rms 88.2 -> 85.7 % (BiLSTM), 110 -> 103 % (streaming)
-train_hours=3        # of TTS; with the 9.5 h of UQM train once, 12.5 h an epoch, a quarter of it synthetic (the share
-                   # of 6 h with UQM twice): the 8 minutes see ~10 h at 75 audio-s/s in fp32, so more TTS hours
-                   # would only cost synthesis time (6 h: 3:45 of the demo's 30 minutes)
+train_hours=3        # of TTS; with the 9.5 h of UQM train once, 12.5 h an epoch, a quarter of it synthetic (as 6 h
+                   # with UQM twice, which took 1:50 more synthesis and put make demo over 30 minutes on a new
+                   # machine; its UQM test400 was 2 points worse, its synthetic test 8 better: RESULTS.md)
 dev_utts=200
 test_utts=300
 epochs=100          # upper bound; the time budgets below end training
