@@ -130,6 +130,7 @@ class TrainConfig:
     train_manifest: str = ""  # a JSONL manifest, several separated by commas, or a shard directory
     mix_weights: str = ""  # per training manifest, how often its utterances come per epoch ("1,2"); empty: all 1
     dev_manifest: str = ""  # one, or several separated by commas (scored pooled, for best.pt, and each on its own)
+    best_metric: str = "cer"  # the pooled greedy dev score picking best.pt: cer or wer (WER rewards deleting)
     out_dir: str = "exp/model"
     init_from: str = ""  # start from this checkpoint's weights (fine-tuning; fresh optimizer and schedule)
     epochs: int = 10
@@ -157,6 +158,10 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads; 0 = torch default
     device: str = "auto"
     log_every: int = 20
+
+    def __post_init__(self) -> None:
+        if self.best_metric not in ("cer", "wer"):
+            raise ValueError(f"train.best_metric {self.best_metric!r}: cer or wer")
 
 
 @dataclass(frozen=True)

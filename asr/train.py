@@ -13,8 +13,8 @@ GPUs, gloo on CPUs::
 
 Only rank 0 writes files. ``out_dir`` receives ``step-<step>.pt`` checkpoints (the last
 ``keep_last``, written every ``save_every`` steps, after every validation and at every epoch
-end), ``last.pt`` (the
-newest, resumed automatically, also by torchrun's restarts), ``best.pt`` (lowest dev WER),
+end), ``last.pt`` (the newest, resumed automatically, also by torchrun's restarts), ``best.pt``
+(lowest pooled dev CER, or WER: ``train.best_metric``),
 ``train.log``, ``metrics.jsonl``, ``curves.png``, ``tensorboard/`` and ``config.yaml``.
 
 A checkpoint holds the model, optimizer, gradient scaler, progress (step, epoch, batches
@@ -79,7 +79,7 @@ class Progress:
     epoch: int = 0  # epochs completed
     batch_in_epoch: int = 0  # batches of the current epoch each rank has consumed
     elapsed: float = 0.0  # seconds of training so far (validation excluded)
-    best_wer: float = math.inf
+    best_score: float = math.inf  # lowest pooled dev ``train.best_metric`` so far (the score of best.pt)
     skipped: int = 0  # batches whose loss was NaN or infinite (no update made)
 
 
@@ -88,6 +88,18 @@ class StepResult:
     loss: float  # CTC loss per target token, averaged over the utterances of the global batch
     grad_norm: float
     utterances: int  # in the global batch
+
+
+def _progress_fields(saved: dict, path: Path, best_metric: str) -> dict:
+    """``saved`` (a checkpoint's progress) for :class:`Progress`: checkpoints written before
+    ``train.best_metric`` existed hold ``best_wer``, a best WER, kept only when WER picks best.pt."""
+    fields = dict(saved)
+    if "best_wer" in fields:
+        old = fields.pop("best_wer")
+        fields.setdefault("best_score", old if best_metric == "wer" else math.inf)
+        if best_metric != "wer":
+            log.warning("%s: best.pt was chosen by dev WER; from here on by %s", path, best_metric.upper())
+    return fields
 
 
 def lr_at(step: int, fraction_done: float, cfg: TrainConfig) -> float:
@@ -408,7 +420,7 @@ class Trainer:
         self.loaded.features.load_state_dict(state["features"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
-        self.progress = Progress(**state["progress"])
+        self.progress = Progress(**_progress_fields(state["progress"], path, self.cfg.train.best_metric))
         rank, world = _rank()
         if isinstance(state.get("rng"), list) and len(state["rng"]) == world:
             set_rng_state(state["rng"][rank]["global"])
@@ -429,7 +441,7 @@ class Trainer:
 
     def validate_and_save(self) -> None:
         """Greedy dev scores (pooled over the dev sets, and each one's), logged and plotted,
-        then a checkpoint (``best.pt`` too when the pooled WER is the lowest so far)."""
+        then a checkpoint (``best.pt`` too when the pooled ``train.best_metric`` is the lowest so far)."""
         p = self.progress
         if p.step == self.validated_at:  # eval_every's validation was at this step: nothing new to score
             self.save()
@@ -445,8 +457,9 @@ class Trainer:
         self.monitor.log_validation(
             p.step, p.epoch, wer=pooled.wer, cer=pooled.cer, **(sets if len(per_set) > 1 else {})
         )
-        best = pooled.wer <= p.best_wer
-        p.best_wer = min(p.best_wer, pooled.wer)
+        score = getattr(pooled, self.cfg.train.best_metric)
+        best = score <= p.best_score
+        p.best_score = min(p.best_score, score)
         self.save(best)
 
 
@@ -561,8 +574,8 @@ def train(cfg: ExperimentConfig) -> Path:
         dist.barrier()
     p = trainer.progress
     log.info(
-        "done: %d epochs, %d steps, %.1f min training, best dev WER %.2f%%, %d batches skipped",
-        p.epoch, p.step, p.elapsed / 60, 100 * p.best_wer, p.skipped,
+        "done: %d epochs, %d steps, %.1f min training, best dev %s %.2f%%, %d batches skipped",
+        p.epoch, p.step, p.elapsed / 60, tc.best_metric.upper(), 100 * p.best_score, p.skipped,
     )  # fmt: skip
     return out_dir / "best.pt"
 
