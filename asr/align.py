@@ -15,7 +15,7 @@ space tokens between words as in training. The Viterbi path of those tokens thro
 model's CTC posteriors (:func:`torchaudio.functional.forced_align`) gives each character a
 run of output frames; a word runs from the first frame of its first character to the last
 frame of its last character + 1. Times are seconds from the start of the audio, in steps of
-one output frame (:func:`asr.transcribe.seconds_per_frame`).
+one output frame (``ExperimentConfig.seconds_per_frame``).
 
 Scores, in natural log per output frame, all ≤ 0:
 
@@ -37,7 +37,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,8 +49,9 @@ import torchaudio.functional as AF
 from asr.audio import AudioError, load_audio
 from asr.checkpoint import LoadedModel
 from asr.data import bucket, read_manifest
+from asr.files import atomic_path
 from asr.text import Vocabulary, normalize
-from asr.transcribe import min_samples, posteriors_of, seconds_per_frame
+from asr.transcribe import min_samples, posteriors_of
 
 
 class AlignError(ValueError):
@@ -198,7 +198,7 @@ def align_batch(
     if len(names) != len(items):
         raise ValueError(f"{len(names)} names for {len(items)} items")
     rate = loaded.config.features.sample_rate
-    spf = seconds_per_frame(loaded)
+    spf = loaded.config.seconds_per_frame
     results: list[Alignment | AlignError | None] = [None] * len(items)
     audios: dict[int, np.ndarray] = {}
     targets: dict[int, Targets] = {}
@@ -253,9 +253,8 @@ def align_manifest(
     rate = loaded.config.features.sample_rate
     root = out.parent.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
     errors: list[str] = []
-    with tmp.open("w", encoding="utf-8") as f:
+    with atomic_path(out) as tmp, tmp.open("w", encoding="utf-8") as f:
         for group in _groups([u.duration for u in utts], 4 * batch_seconds):
             items, names, loaded_ok = [], [], []
             results: dict[int, Alignment | ValueError] = {}
@@ -274,7 +273,6 @@ def align_manifest(
                 if isinstance(results[i], ValueError):
                     errors.append(str(results[i]))
                 f.write(json.dumps(row) + "\n")
-    os.replace(tmp, out)
     return len(utts), errors
 
 

@@ -13,22 +13,20 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import soxr
 import torch
-import torchaudio.functional as AF
 
-from asr.audio import load_audio
+from asr.audio import load_audio, resample
 from asr.config import AugmentConfig
 from asr.data import Utterance
 
-SPEED_STEPS = 20  # speed factors are rounded to 1/20 (few distinct resampling kernels)
+SPEED_STEPS = 20  # speed factors are rounded to 1/20 (few distinct resampling ratios)
 
 
 def speed_perturb(audio: torch.Tensor, factor: float, sample_rate: int) -> torch.Tensor:
     """``audio (samples,)`` played ``factor`` times faster: ``samples / factor`` samples."""
     if factor == 1.0:
         return audio
-    return AF.resample(audio, round(sample_rate * factor), sample_rate)
+    return torch.from_numpy(resample(audio.numpy(), round(sample_rate * factor), sample_rate))
 
 
 def band_limit(audio: torch.Tensor, through: int, sample_rate: int) -> torch.Tensor:
@@ -36,8 +34,8 @@ def band_limit(audio: torch.Tensor, through: int, sample_rate: int) -> torch.Ten
     is left, as in audio recorded at that rate (a no-op when ``through >= sample_rate``)."""
     if through >= sample_rate:
         return audio
-    narrow = soxr.resample(audio.numpy(), sample_rate, through)  # soxr: 3-8x faster than AF.resample here
-    back = torch.from_numpy(soxr.resample(narrow, through, sample_rate))[: audio.shape[0]]
+    back = torch.from_numpy(resample(resample(audio.numpy(), sample_rate, through), through, sample_rate))
+    back = back[: audio.shape[0]]
     return torch.nn.functional.pad(back, (0, audio.shape[0] - back.shape[0]))
 
 

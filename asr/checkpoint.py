@@ -28,6 +28,7 @@ import torch
 
 from asr.config import ExperimentConfig, from_dict
 from asr.features import FeaturePipeline
+from asr.files import atomic_path
 from asr.model import AcousticModel
 from asr.text import Vocabulary
 
@@ -120,20 +121,17 @@ def _state(config: ExperimentConfig, model: torch.nn.Module, features: FeaturePi
 
 
 def _write_atomic(state: dict[str, Any], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def _link_atomic(source: Path, alias: Path) -> None:
     """``alias`` becomes a hard link to ``source`` (a copy where links are not supported)."""
-    tmp = alias.with_name(f".{alias.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(source, tmp)
-    except OSError:
-        shutil.copyfile(source, tmp)
-    os.replace(tmp, alias)
+    with atomic_path(alias) as tmp:
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -152,8 +150,17 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return state
 
 
+def resolve_device(name: str) -> str:
+    """The device every command runs on for ``--device NAME``: ``auto`` is ``cuda`` where a
+    GPU is available, else ``cpu``; any other name is kept."""
+    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
-    """Rebuild model, feature pipeline and vocabulary from ``path``, in eval mode."""
+    """Rebuild model, feature pipeline and vocabulary from ``path``, in eval mode
+    (``device`` ``auto``: :func:`resolve_device`)."""
+    if device == "auto":
+        device = resolve_device(device)
     state = read_checkpoint(path)
     try:
         loaded = build(from_dict(ExperimentConfig, state["config"]))

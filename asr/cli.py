@@ -12,26 +12,22 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
 from asr.align import AlignError
-from asr.audio import AUDIO_EXTENSIONS, AudioError
-from asr.checkpoint import CheckpointError, LoadedModel, load_model
-from asr.config import DecodingConfig, ExperimentConfig, add_config_arguments, config_from_arguments
+from asr.audio import AudioError
+from asr.checkpoint import CheckpointError, LoadedModel, load_model, resolve_device
+from asr.config import ConfigError, DecodingConfig, ExperimentConfig, add_config_arguments, config_from_arguments
 from asr.data import ManifestError
 from asr.export import ExportError
+from asr.files import write_text
 from asr.lm import LMError
 
 if TYPE_CHECKING:
     from asr.decoding import BeamSearchDecoder
-
-
-def _device(name: str) -> str:
-    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
 
 
 def _load(path: Path, device: str, int8: bool) -> LoadedModel:
@@ -56,7 +52,7 @@ def add_decoding_arguments(p: argparse.ArgumentParser) -> None:
     """Beam-search options shared by ``decode``, ``transcribe`` and ``tune-lm``."""
     d = DecodingConfig()
     g = p.add_argument_group("beam search (greedy decoding unless --lm or --beam is given)")
-    g.add_argument("--lm", type=Path, help="word n-gram LM: a directory from 'asr lm build', or .arpa/.bin")
+    g.add_argument("--lm", type=Path, help="word n-gram LM: an LM directory, .arpa or .bin (arpa:FILE: read in Python)")
     g.add_argument("--beam", type=int, help=f"beam size (default {d.beam_size} when --lm is given)")
     g.add_argument("--alpha", type=float, help=f"LM weight (default {d.alpha}, or from --tuned)")
     g.add_argument("--beta", type=float, help=f"word insertion bonus (default {d.beta}, or from --tuned)")
@@ -87,8 +83,7 @@ def decoder_from_arguments(
     import json
 
     from asr.decoding import BeamSearchDecoder
-    from asr.lm import KenLM
-    from asr.transcribe import seconds_per_frame
+    from asr.lm import open_lm
 
     if not (force or args.lm or args.beam):
         return None
@@ -108,16 +103,16 @@ def decoder_from_arguments(
         beta=args.beta if args.beta is not None else tuned.get("beta", d.beta),
         lexicon=args.lexicon,
     )
-    lm = KenLM(args.lm) if args.lm else None
+    lm = open_lm(args.lm) if args.lm else None
     hotwords = _hotwords(args.hotwords, args.hotword_weight)
-    return BeamSearchDecoder(loaded.vocab, config, lm, hotwords, seconds_per_frame(loaded))
+    return BeamSearchDecoder(loaded.vocab, config, lm, hotwords, loaded.config.seconds_per_frame)
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
     from asr.metrics import write_results
     from asr.transcribe import decode_posteriors, manifest_posteriors
 
-    loaded = load_model(args.model, _device(args.device))
+    loaded = load_model(args.model, resolve_device(args.device))
     decoder = decoder_from_arguments(args, loaded)
     name = args.name or args.manifest.stem
     utts, posteriors, bad = manifest_posteriors(loaded, args.manifest, num_workers=args.num_workers)
@@ -161,7 +156,7 @@ def cmd_align(args: argparse.Namespace) -> int:
     if args.manifest is not None:
         if args.audio is not None or args.text_file is not None or args.out is None:
             raise AlignError("--manifest takes no AUDIO, TRANSCRIPT or --text-file, and needs --out")
-        loaded = load_model(args.model, _device(args.device))
+        loaded = load_model(args.model, resolve_device(args.device))
         total, failed = align_manifest(loaded, args.manifest, args.out, args.batch_seconds)
         print(f"wrote {args.out}: {total - len(failed)} of {total} lines aligned")
         if failed:
@@ -177,7 +172,7 @@ def cmd_align(args: argparse.Namespace) -> int:
             text = args.text_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise AlignError(f"{args.text_file}: cannot read the transcript ({e})") from None
-    loaded = load_model(args.model, _device(args.device))
+    loaded = load_model(args.model, resolve_device(args.device))
     audio = load_audio(args.audio, loaded.config.features.sample_rate)
     result = align(loaded, audio, text, str(args.audio))
     if args.format == "json":
@@ -191,37 +186,18 @@ def cmd_tune_lm(args: argparse.Namespace) -> int:
     import json
 
     from asr.decoding import tune_lm
-    from asr.transcribe import manifest_posteriors
+    from asr.transcribe import cached_posteriors
 
-    loaded = load_model(args.model, _device(args.device))
+    loaded = load_model(args.model, resolve_device(args.device))
     decoder = decoder_from_arguments(args, loaded, force=True)
     if decoder.lm is None:
         raise LMError("tune-lm needs --lm")
     name = args.name or args.manifest.stem
     out_dir = args.out_dir or args.model.parent / "decode"
     cache = out_dir / f"posteriors-{name}.pt"
-    if not args.manifest.is_file():
-        raise ManifestError(f"{args.manifest}: no such manifest file")
-    key = {
-        "model": str(args.model.resolve()),
-        "mtime": args.model.stat().st_mtime,
-        "manifest": args.manifest.read_text(),
-    }
-    cached = torch.load(cache, weights_only=False) if cache.is_file() else None
-    bad: list[str] = []
-    if cached is not None and cached["key"] == key:
-        refs, posteriors = cached["refs"], cached["posteriors"]
-        print(f"posteriors from {cache}")
-    else:
-        utts, posteriors, bad = manifest_posteriors(loaded, args.manifest, num_workers=args.num_workers)
-        refs = [u.text for u in utts]
-        if not utts:
-            return _report_bad_lines(args.manifest, bad, 0)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if not bad:  # with bad lines, a rerun checks the manifest again (its audio may have been fixed)
-            tmp = cache.with_suffix(".tmp")
-            torch.save({"key": key, "refs": refs, "posteriors": posteriors}, tmp)
-            tmp.replace(cache)
+    refs, posteriors, bad = cached_posteriors(loaded, args.model, args.manifest, cache, args.num_workers)
+    if not refs:
+        return _report_bad_lines(args.manifest, bad, 0)
     result = tune_lm(
         decoder,
         posteriors,
@@ -234,78 +210,33 @@ def cmd_tune_lm(args: argparse.Namespace) -> int:
         args.seed,
     )
     out = args.out or out_dir / f"tune-lm-{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     best = {"alpha": result.alpha, "beta": result.beta, "wer": result.wer, "beam": decoder.config.beam_size}
-    out.write_text(json.dumps({**best, "lm": str(args.lm), "manifest": str(args.manifest), "trials": result.trials}))
+    write_text(out, json.dumps({**best, "lm": str(args.lm), "manifest": str(args.manifest), "trials": result.trials}))
     wer = f"WER {100 * result.wer:.2f}%"
     print(f"{name}: best alpha {result.alpha} beta {result.beta}: {wer} ({len(result.trials)} trials)")
     print(f"wrote {out}")
     return _report_bad_lines(args.manifest, bad, len(refs))
 
 
-@dataclass(frozen=True)
-class Input:
-    """One thing to transcribe: ``source`` (a path or ``-``), the ``name`` its output file
-    takes (relative, no extension), or the ``problem`` found while listing it."""
-
-    source: str
-    name: str
-    problem: str | None = None
-
-
-def collect_inputs(items: list[str]) -> list[Input]:
-    """Files as given, directories searched recursively for :data:`AUDIO_EXTENSIONS`, glob
-    patterns expanded, ``-`` for stdin; output names made unique."""
-    import glob
-    import os
-
-    found: list[Input] = []
-    for item in items:
-        path = Path(item)
-        if item == "-":
-            found.append(Input("-", "stdin"))
-        elif path.is_dir() and path.suffix.lower() not in AUDIO_EXTENSIONS:
-            before = len(found)
-            for root, dirs, files in os.walk(path):
-                dirs.sort()
-                for entry in sorted(dirs + files):
-                    full = Path(root) / entry
-                    if full.suffix.lower() in AUDIO_EXTENSIONS:
-                        found.append(Input(str(full), str(full.relative_to(path).with_suffix(""))))
-            if len(found) == before:
-                kinds = ", ".join(AUDIO_EXTENSIONS)
-                found.append(Input(item, path.name, f"{item}: no audio files ({kinds}) in this directory"))
-        elif not path.exists() and glob.has_magic(item):
-            matches = sorted(glob.glob(item, recursive=True))
-            found.extend(Input(m, Path(m).stem) for m in matches)
-            if not matches:
-                found.append(Input(item, path.stem, f"{item}: no files match this pattern"))
-        else:
-            found.append(Input(item, path.stem))
-    seen: dict[str, int] = {}
-    for i in found:
-        seen[i.name] = seen.get(i.name, 0) + 1
-    return [Input(i.source, i.name + Path(i.source).suffix, i.problem) if seen[i.name] > 1 else i for i in found]
-
-
 def cmd_transcribe(args: argparse.Namespace) -> int:
     import dataclasses
-    import os
 
     from asr.config import SegmentConfig
     from asr.formats import EXTENSIONS, render
-    from asr.transcribe import Transcriber
+    from asr.transcribe import Transcriber, collect_inputs
 
     inputs = collect_inputs(args.inputs)
     if args.format in ("srt", "vtt") and len(inputs) > 1 and not args.output_dir:
         raise AudioError(f"--format {args.format} with {len(inputs)} inputs needs --output-dir (one file each)")
     if args.threads:
         torch.set_num_threads(args.threads)
-    loaded = _load(args.model, _device(args.device), args.int8)
+    loaded = _load(args.model, resolve_device(args.device), args.int8)
     decoder = decoder_from_arguments(args, loaded, force=args.n_best > 1)
     if decoder is not None and args.n_best > 1:
         decoder = decoder.with_options(n_best=args.n_best)
     segment = dataclasses.replace(SegmentConfig(), max_seconds=args.max_segment, min_silence=args.min_silence)
-    settings = {"model": str(args.model), "device": _device(args.device), "int8": args.int8}
+    settings = {"model": str(args.model), "device": resolve_device(args.device), "int8": args.int8}
     transcriber = Transcriber(loaded, decoder, segment, args.batch_size, settings)
     failures: list[str] = []
     for item in inputs:
@@ -324,9 +255,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         if args.output_dir:
             out = args.output_dir / (item.name + EXTENSIONS[args.format])
             out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_name(out.name + ".tmp")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, out)
+            write_text(out, text)
         elif args.format == "text" and args.with_names:
             print(f"{item.source}\t{text}", end="", flush=True)
         else:
@@ -350,7 +279,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
         raise AudioError("give one source: --file PATH or --mic")
     if args.threads:
         torch.set_num_threads(args.threads)
-    loaded = _load(args.model, _device(args.device), args.int8)
+    loaded = _load(args.model, resolve_device(args.device), args.int8)
     decoder = decoder_from_arguments(args, loaded)
     try:
         recognizer = StreamingRecognizer(loaded, decoder, args.endpoint)
@@ -515,9 +444,9 @@ def cmd_lm_import(args: argparse.Namespace) -> int:
 
 
 def cmd_lm_eval(args: argparse.Namespace) -> int:
-    from asr.lm import KenLM, evaluate, read_sentences
+    from asr.lm import evaluate, open_lm, read_sentences
 
-    result = evaluate(KenLM(args.lm), read_sentences(args.text))
+    result = evaluate(open_lm(args.lm), read_sentences(args.text))
     print(f"{', '.join(map(str, args.text))}: {result.summary()}")
     return 0
 
@@ -671,7 +600,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-case", action="store_true", help="do not lower-case the words")
     p.set_defaults(func=cmd_lm_import)
     p = lm_sub.add_parser("eval", help="perplexity and OOV rate of an LM on text files")
-    p.add_argument("--lm", type=Path, required=True, help="LM directory, .arpa or .bin file")
+    p.add_argument("--lm", type=Path, required=True, help="LM directory, .arpa or .bin (arpa:FILE: in Python)")
     p.add_argument("--text", type=Path, nargs="+", required=True, help="text files, one sentence a line")
     p.set_defaults(func=cmd_lm_eval)
     return parser
@@ -681,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (AudioError, AlignError, CheckpointError, ManifestError, LMError, ExportError) as e:
+    except (AudioError, AlignError, CheckpointError, ConfigError, ManifestError, LMError, ExportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

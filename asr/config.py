@@ -22,6 +22,10 @@ from asr.text import ALPHABET
 T = TypeVar("T")
 
 
+class ConfigError(ValueError):
+    """A config value, file or combination that cannot be used (names the field or file)."""
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """Log-mel front-end. Times in milliseconds; derived sizes are properties."""
@@ -72,11 +76,11 @@ class ModelConfig:
     def __post_init__(self) -> None:
         t = self.time_subsampling
         if t < 1 or t & (t - 1) or t > 2**self.conv_layers:
-            raise ValueError(
+            raise ConfigError(
                 f"model.time_subsampling {t}: must be a power of two up to 2**conv_layers = {2**self.conv_layers}"
             )
         if not 1 <= self.output_frames <= t:
-            raise ValueError(f"model.output_frames {self.output_frames}: must be from 1 to time_subsampling ({t})")
+            raise ConfigError(f"model.output_frames {self.output_frames}: must be from 1 to time_subsampling ({t})")
 
     @property
     def output_hop(self) -> int:
@@ -113,13 +117,13 @@ class AugmentConfig:
     band_rates: str = ""
 
     def rates(self) -> list[int]:
-        """The sample rates of ``band_rates``; raises ``ValueError`` on a bad list."""
+        """The sample rates of ``band_rates``; raises :class:`ConfigError` on a bad list."""
         try:
             rates = [int(r) for r in self.band_rates.split(",") if r.strip()]
         except ValueError:
-            raise ValueError(f"augment.band_rates {self.band_rates!r}: not a comma-separated list of rates") from None
+            raise ConfigError(f"augment.band_rates {self.band_rates!r}: not a comma-separated list of rates") from None
         if any(r < 1000 for r in rates):
-            raise ValueError(f"augment.band_rates {self.band_rates!r}: rates must be at least 1000 Hz")
+            raise ConfigError(f"augment.band_rates {self.band_rates!r}: rates must be at least 1000 Hz")
         return rates
 
 
@@ -161,7 +165,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.best_metric not in ("cer", "wer"):
-            raise ValueError(f"train.best_metric {self.best_metric!r}: cer or wer")
+            raise ConfigError(f"train.best_metric {self.best_metric!r}: cer or wer")
 
 
 @dataclass(frozen=True)
@@ -187,7 +191,7 @@ class DecodingConfig:
 
     def __post_init__(self) -> None:
         if self.beam_size < 1 or self.n_best < 1:
-            raise ValueError(f"decoding.beam_size {self.beam_size} and n_best {self.n_best} must be at least 1")
+            raise ConfigError(f"decoding.beam_size {self.beam_size} and n_best {self.n_best} must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -214,11 +218,11 @@ class SegmentConfig:
 
     def __post_init__(self) -> None:
         if not 0 < self.overlap + self.search < self.max_seconds:
-            raise ValueError(
+            raise ConfigError(
                 f"segment.max_seconds {self.max_seconds} must exceed overlap + search ({self.overlap + self.search})"
             )
         if self.min_silence <= 0 or self.pad < 0 or self.overlap < 0:
-            raise ValueError("segment.min_silence must be positive, pad and overlap not negative")
+            raise ConfigError("segment.min_silence must be positive, pad and overlap not negative")
 
 
 @dataclass(frozen=True)
@@ -232,17 +236,22 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     vocabulary: str = ALPHABET
 
+    @property
+    def seconds_per_frame(self) -> float:
+        """Duration of one output (CTC) frame of the model, in seconds."""
+        return self.model.output_hop * self.features.hop_ms / 1000
+
 
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     """Rebuild a (nested) config dataclass from ``dataclasses.asdict`` output.
 
-    Unknown keys raise ``ValueError`` naming them, so a foreign config is not silently used.
+    Unknown keys raise :class:`ConfigError` naming them, so a foreign config is not silently used.
     """
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+        raise ConfigError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
     kwargs = {}
     for key, value in data.items():
         kind = hints[key]
@@ -289,7 +298,7 @@ def config_from_arguments(cls: type[T], args: argparse.Namespace) -> T:
         try:
             data = yaml.safe_load(args.config.read_text()) or {}
         except (OSError, yaml.YAMLError) as e:
-            raise SystemExit(f"{args.config}: cannot read config: {e}") from None
+            raise ConfigError(f"{args.config}: cannot read config: {e}") from None
     for name, _, _ in _leaf_fields(cls):
         value = getattr(args, name, None)
         if value is None:
@@ -302,4 +311,5 @@ def config_from_arguments(cls: type[T], args: argparse.Namespace) -> T:
     try:
         return from_dict(cls, data)
     except (ValueError, TypeError) as e:
-        raise SystemExit(f"bad config: {e}") from None
+        where = f"{args.config}: " if args.config is not None else ""
+        raise ConfigError(f"{where}bad config: {e}") from None

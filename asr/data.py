@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 
 from asr.audio import SAMPLE_RATE, AudioError, AudioStream, load_audio
+from asr.files import atomic_path
 from asr.text import Vocabulary, normalize
 
 REQUIRED_KEYS = ("id", "audio", "duration", "text")
@@ -189,8 +189,7 @@ def write_manifest(path: str | Path, utts: Sequence[Utterance], extra: Sequence[
     ``speaker`` when not empty. ``extra`` adds per-utterance keys (e.g. ``voice``)."""
     path = Path(path)
     root = path.parent.resolve()
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as f:
         for i, u in enumerate(utts):
             audio = u.audio.resolve()
             audio = audio.relative_to(root) if audio.is_relative_to(root) else audio
@@ -199,7 +198,6 @@ def write_manifest(path: str | Path, utts: Sequence[Utterance], extra: Sequence[
                 row["speaker"] = u.speaker
             row.update(extra[i] if extra else {})
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
 
 
 class AudioDataset(torch.utils.data.Dataset):

@@ -174,7 +174,7 @@ class BeamSearchDecoder:
         if self.config.lexicon != "auto":
             return self.config.lexicon
         try:
-            listed = self.lm is not None and hasattr(self.lm, "vocabulary") and bool(self.lm.vocabulary())
+            listed = self.lm is not None and bool(self.lm.vocabulary())
         except LMError:  # e.g. a binary model without vocab.txt beside it
             listed = False
         return "lm" if listed else "free"
@@ -184,14 +184,14 @@ class BeamSearchDecoder:
         words then allowed at ``unk_offset``); None when there is no trie."""
         mode = self.lexicon_mode
         if mode == "free":
-            if self.lm is None or not hasattr(self.lm, "vocabulary"):
+            if self.lm is None:
                 return None
             try:
                 words = list(self.lm.vocabulary())
             except LMError:
                 return None
         elif mode == "lm":
-            if self.lm is None or not hasattr(self.lm, "vocabulary"):
+            if self.lm is None:
                 raise LMError("decoding.lexicon 'lm' needs a language model that lists its vocabulary")
             words = list(self.lm.vocabulary())
         else:

@@ -38,6 +38,7 @@ from torch import nn
 
 from asr.checkpoint import LoadedModel
 from asr.features import LOG_FLOOR, FeaturePipeline, LogMel, num_frames
+from asr.files import atomic_path
 
 FORMAT = "asr-export"
 VERSION = 1
@@ -67,7 +68,7 @@ def metadata(loaded: LoadedModel) -> dict[str, Any]:
         "vocabulary": loaded.vocab.symbols,  # index -> symbol; 0 is the CTC blank
         "blank": loaded.vocab.blank,
         "sample_rate": cfg.features.sample_rate,
-        "seconds_per_frame": cfg.model.output_hop * cfg.features.hop_length / cfg.features.sample_rate,
+        "seconds_per_frame": cfg.seconds_per_frame,
         "inputs": {"waveforms": "float32 (batch, samples)", "lengths": "int64 (batch,) samples"},
         "outputs": {"log_probs": "float32 (batch, frames, vocab)", "out_lengths": "int64 (batch,) frames"},
     }
@@ -161,12 +162,10 @@ def _out_path(out_path: str | Path) -> Path:
 
 def _write_atomic(out_path: Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)``, then move ``tmp`` to ``out_path``: no half-written exports."""
-    tmp = out_path.with_name(f".{out_path.name}.tmp")
     try:
-        write(tmp)
-        os.replace(tmp, out_path)
+        with atomic_path(out_path) as tmp:
+            write(tmp)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise ExportError(f"{out_path}: cannot write: {e.strerror or e}") from None
     return out_path
 

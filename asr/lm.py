@@ -1,9 +1,11 @@
-"""Word n-gram language models: the interface the decoder uses, the KenLM backend, and
+"""Word n-gram language models: the interface the decoder uses, its backends, and
 building ARPA/binary models with KenLM's ``lmplz`` and ``build_binary``.
 
 The decoder only sees :class:`LanguageModel`: a start state, ``score(state, word)`` giving
 a natural-log probability and the next state, and ``finish(state)`` for the end of the
-sentence. :class:`KenLM` implements it over ``kenlm.Model`` (ARPA or binary files).
+sentence. :class:`KenLM` implements it over ``kenlm.Model`` (ARPA or binary files),
+:class:`ArpaLM` in Python over an ARPA file (small models, no KenLM needed);
+:func:`open_lm` opens either from what ``--lm`` names.
 
 ``lmplz`` and ``build_binary`` are not on PyPI as binaries; :func:`kenlm_tools` finds them
 on ``PATH`` (or ``$ASR_KENLM_BIN``), else builds them once from the kenlm source
@@ -44,14 +46,13 @@ class LMError(Exception):
 
 
 class LanguageModel(Protocol):
-    """What the beam search needs from a word-level language model (natural-log scores).
-
-    A backend may also offer ``vocabulary() -> list[str]`` (needed for lexicon-constrained
-    decoding restricted to the LM's words) and should pickle, so that batch decoding can
-    run in worker processes.
-    """
+    """What callers use of a word-level language model (natural-log scores): the beam search
+    (``order``, ``begin``, ``score``, ``finish``, ``vocabulary``), ``asr lm eval``
+    (``sentence_scores``) and result files (``path``). Backends pickle, so that batch
+    decoding can run in worker processes; :func:`open_lm` picks one."""
 
     order: int
+    path: Path
 
     def begin(self) -> Any:
         """State at the start of a sentence (after ``<s>``)."""
@@ -62,8 +63,47 @@ class LanguageModel(Protocol):
     def finish(self, state: Any) -> float:
         """``ln P(</s> | state)``."""
 
-    def __contains__(self, word: str) -> bool:
-        """Whether ``word`` is in the model's vocabulary."""
+    def vocabulary(self) -> list[str]:
+        """The model's words (without ``<s>``, ``</s>``, ``<unk>``); :class:`LMError` when it
+        cannot list them (lexicon-constrained decoding needs them)."""
+
+    def sentence_scores(self, sentence: str) -> list[tuple[float, bool]]:
+        """``(ln P, is_oov)`` of each word of ``sentence`` and of ``</s>``."""
+
+
+def open_lm(spec: str | Path) -> LanguageModel:
+    """The language model that ``spec`` (what ``--lm`` takes) names: ``kenlm:PATH`` or
+    ``arpa:PATH`` choose the backend; a bare PATH (an LM directory, an ARPA or a KenLM binary
+    file) opens with :class:`KenLM`, or with :class:`ArpaLM` when it is ARPA text and the
+    kenlm module is not installed."""
+    text = str(spec)
+    backend, sep, rest = text.partition(":")
+    path = Path(rest) if sep and backend in ("kenlm", "arpa") else Path(text)
+    if not (sep and backend in ("kenlm", "arpa")):
+        backend = "arpa" if _model_file(path).suffix == ".arpa" and not _has_kenlm() else "kenlm"
+    return ArpaLM(path) if backend == "arpa" else KenLM(path)
+
+
+def _model_file(path: Path) -> Path:
+    """The model file of ``path``: itself, or an LM directory's ``lm.bin`` (else ``lm.arpa``)."""
+    if path.is_dir():
+        found = [path / n for n in ("lm.bin", "lm.arpa") if (path / n).is_file()]
+        if not found:
+            raise LMError(f"{path}: a directory without lm.bin or lm.arpa, not a language model")
+        path = found[0]
+    if not path.exists():
+        raise LMError(f"{path}: no such language model file")
+    if path.stat().st_size == 0:
+        raise LMError(f"{path}: empty file, not a language model")
+    return path
+
+
+def _has_kenlm() -> bool:
+    try:
+        import kenlm  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _kenlm() -> Any:
@@ -78,16 +118,7 @@ class KenLM:
     """:class:`LanguageModel` over a KenLM ARPA or binary file, or an LM directory."""
 
     def __init__(self, path: str | Path) -> None:
-        path = Path(path)
-        if path.is_dir():
-            found = [path / n for n in ("lm.bin", "lm.arpa") if (path / n).is_file()]
-            if not found:
-                raise LMError(f"{path}: a directory without lm.bin or lm.arpa, not a language model")
-            path = found[0]
-        if not path.exists():
-            raise LMError(f"{path}: no such language model file")
-        if path.stat().st_size == 0:
-            raise LMError(f"{path}: empty file, not a language model")
+        path = _model_file(Path(path))
         kenlm = _kenlm()
         try:
             self._model = kenlm.Model(str(path))
@@ -129,6 +160,88 @@ class KenLM:
         return [(lp * LN10, oov) for lp, _, oov in self._model.full_scores(sentence, bos=True, eos=True)]
 
 
+class ArpaLM:
+    """:class:`LanguageModel` read from an ARPA file in Python (Katz back-off, as KenLM
+    scores the same file): no kenlm module or binaries needed, for small models (every
+    n-gram is held in a dict, ~200 bytes each). ``path``: an ARPA file or an LM directory
+    with ``lm.arpa``."""
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        path = path / "lm.arpa" if path.is_dir() else path
+        self.path = _model_file(path)
+        # n-gram -> (log10 P, log10 back-off weight)
+        self._ngrams: dict[tuple[str, ...], tuple[float, float]] = {}
+        counts: dict[int, int] = {}
+        section = 0
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                for number, line in enumerate(f, 1):
+                    section = self._read_line(line.split(), section, counts, f"{self.path}:{number}")
+        except UnicodeDecodeError as e:
+            raise LMError(f"{self.path}: not an ARPA file (not UTF-8 text: {e})") from None
+        seen = {n: sum(len(k) == n for k in self._ngrams) for n in counts}
+        if not self._ngrams or seen != counts:
+            raise LMError(f"{self.path}: not a complete ARPA file (header counts {counts}, n-grams read {seen})")
+        self.order = max(counts)
+        self._unk = self._ngrams.get(("<unk>",), (-100.0, 0.0))[0]
+
+    def _read_line(self, fields: list[str], section: int, counts: dict[int, int], where: str) -> int:
+        """Take one ARPA line (split into ``fields``) read in ``section`` (n of the n-grams
+        being read, 0 for the header); returns the section after it."""
+        if not fields:
+            return section
+        head = fields[0]
+        if head.startswith("\\"):
+            if head.endswith("-grams:"):
+                return int(head[1:].split("-")[0])
+            return 0  # \data\ or \end\
+        if section == 0:
+            if head == "ngram" and len(fields) == 2 and "=" in fields[1]:
+                n, count = fields[1].split("=")
+                counts[int(n)] = int(count)
+            return 0
+        if len(fields) not in (section + 1, section + 2):
+            raise LMError(f"{where}: expected log10 P, {section} words and an optional back-off weight")
+        try:
+            entry = float(fields[0]), float(fields[section + 1]) if len(fields) == section + 2 else 0.0
+        except ValueError:
+            raise LMError(f"{where}: not a number in {' '.join(fields)!r}") from None
+        self._ngrams[tuple(fields[1 : section + 1])] = entry
+        return section
+
+    def begin(self) -> tuple[str, ...]:
+        return ("<s>",)
+
+    def _log10(self, context: tuple[str, ...], word: str) -> float:
+        backoff = 0.0
+        for i in range(len(context) + 1):
+            entry = self._ngrams.get((*context[i:], word))
+            if entry is not None:
+                return entry[0] + backoff
+            backoff += self._ngrams.get(context[i:], (0.0, 0.0))[1]
+        return self._unk + backoff
+
+    def score(self, state: tuple[str, ...], word: str) -> tuple[float, tuple[str, ...]]:
+        context = (*state, word)[-(self.order - 1) :] if self.order > 1 else ()
+        while context and context not in self._ngrams:  # no longer n-gram starts with it
+            context = context[1:]
+        return self._log10(state, word) * LN10, context
+
+    def finish(self, state: tuple[str, ...]) -> float:
+        return self._log10(state, "</s>") * LN10
+
+    def vocabulary(self) -> list[str]:
+        return [k[0] for k in self._ngrams if len(k) == 1 and k[0] not in SPECIAL]
+
+    def sentence_scores(self, sentence: str) -> list[tuple[float, bool]]:
+        state, out = self.begin(), []
+        for word in sentence.split():
+            ln_p, state = self.score(state, word)
+            out.append((ln_p, (word,) not in self._ngrams))
+        return [*out, (self.finish(state), False)]
+
+
 @dataclass(frozen=True)
 class Perplexity:
     """Result of :func:`evaluate`: perplexity over words and ``</s>`` (OOVs included, as
@@ -147,7 +260,7 @@ class Perplexity:
         )
 
 
-def evaluate(lm: KenLM, sentences: Iterable[str]) -> Perplexity:
+def evaluate(lm: LanguageModel, sentences: Iterable[str]) -> Perplexity:
     """Perplexity and OOV rate of ``lm`` on normalized ``sentences``."""
     total = total_in = 0.0
     tokens = tokens_in = words = oovs = n = 0

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
+
+from asr.files import atomic_path, write_text
 
 log = logging.getLogger("asr.monitor")
 
@@ -42,9 +43,7 @@ class TrainingMonitor:
             return
         if self.path.exists():  # keep what the resumed checkpoint had seen, drop the rest
             kept = [r for r in read_metrics(self.path) if r["step"] <= resume_step]
-            tmp = self.path.with_name(METRICS + ".tmp")
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
-            os.replace(tmp, self.path)
+            write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -108,7 +107,6 @@ def plot_curves(metrics: str | Path, png: str | Path) -> None:
     for ax in (ax_loss, ax_wer, ax_lr):
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = Path(png).with_name(Path(png).name + ".tmp.png")
-    fig.savefig(tmp, dpi=80)
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, dpi=80)
     plt.close(fig)
-    os.replace(tmp, png)

@@ -33,6 +33,7 @@ import numpy as np
 
 from asr.audio import AudioError, decode_audio
 from asr.data import AudioDataset, DurationBatching, ManifestError, Utterance, bucket, read_manifest
+from asr.files import write_text
 
 INDEX = "index.jsonl"
 PATTERN = "shard-%06d.tar"
@@ -76,10 +77,7 @@ def write_shards(manifest: str | Path, out_dir: str | Path, shard_mb: float = 25
                     meta = json.loads(tar.extractfile(f"{key}.json").read())
                     rows.append({**meta, "audio": shard.name, "offset": member.offset_data, "size": member.size,
                                  "format": ext})  # fmt: skip
-    tmp = out_dir / (INDEX + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    os.replace(tmp, out_dir / INDEX)
-    return out_dir / INDEX
+    return write_text(out_dir / INDEX, "".join(json.dumps(r) + "\n" for r in rows))
 
 
 def is_shard_index(path: str | Path) -> bool:

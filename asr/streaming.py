@@ -34,7 +34,6 @@ from asr.config import SegmentConfig
 from asr.decoding import BeamSearchDecoder, DecoderStream, Word, collapse, greedy_hypothesis
 from asr.model import output_lengths
 from asr.segment import FRAME_SECONDS, SpeechDetector, frame_db
-from asr.transcribe import seconds_per_frame
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,7 @@ class StreamingRecognizer:
         self.subsampling = int(np.prod(self.strides))
         self.lead = self._lead()
         self.lookahead = self.model.rowconv.lookahead if self.model.rowconv is not None else 0
-        self.spf = seconds_per_frame(loaded)
+        self.spf = loaded.config.seconds_per_frame
         self.vad_cfg = vad or SegmentConfig()
         self.vad_hop = round(FRAME_SECONDS * self.rate)
         self.endpoint_frames = round(endpoint_silence / FRAME_SECONDS)

@@ -147,7 +147,3 @@ class Vocabulary:
     def decode(self, ids: Sequence[int]) -> str:
         """Text of token ids, skipping blanks (no CTC collapsing here)."""
         return "".join(self.symbols[i] for i in ids if i != self.blank)
-
-    def to_list(self) -> list[str]:
-        """Symbols without the blank, for storing in a checkpoint."""
-        return self.symbols[1:]

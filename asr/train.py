@@ -40,15 +40,17 @@ from tqdm import tqdm
 
 from asr.augment import WaveformAugment
 from asr.checkpoint import (
+    CheckpointError,
     LoadedModel,
     build,
     init_weights,
     read_checkpoint,
+    resolve_device,
     rng_state,
     save_training_checkpoint,
     set_rng_state,
 )
-from asr.config import AugmentConfig, ExperimentConfig, TrainConfig
+from asr.config import AugmentConfig, ConfigError, ExperimentConfig, TrainConfig
 from asr.data import (
     AudioDataset,
     Batch,
@@ -118,8 +120,7 @@ def _rank() -> tuple[int, int]:
 
 def setup_distributed(device: str) -> torch.device:
     """Initialise torch.distributed when launched by torchrun; pick this process's device."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device == "cuda" else "gloo")
     if device == "cuda":
@@ -182,9 +183,9 @@ def mix_weights(text: str, parts: int) -> list[float]:
     try:
         weights = [float(w) for w in text.split(",")]
     except ValueError:
-        raise SystemExit(f"train.mix_weights {text!r}: not a comma-separated list of numbers") from None
+        raise ConfigError(f"train.mix_weights {text!r}: not a comma-separated list of numbers") from None
     if len(weights) != parts or min(weights) < 0 or max(weights) == 0:
-        raise SystemExit(f"train.mix_weights {text!r}: needs {parts} weights (one per training manifest), >= 0")
+        raise ConfigError(f"train.mix_weights {text!r}: needs {parts} weights (one per training manifest), >= 0")
     return weights
 
 
@@ -415,7 +416,7 @@ class Trainer:
         """Continue from checkpoint ``path`` (model, optimizer, scaler, progress, random states)."""
         state = read_checkpoint(path)
         if state["config"]["model"] != dataclasses.asdict(self.cfg.model):
-            raise SystemExit(f"{path}: was trained with a different model config; use another out_dir")
+            raise CheckpointError(f"{path}: was trained with a different model config; use another out_dir")
         self.loaded.model.load_state_dict(state["model"])
         self.loaded.features.load_state_dict(state["features"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -518,7 +519,7 @@ def train(cfg: ExperimentConfig) -> Path:
     """Train (or resume) the model described by ``cfg``; returns the path of ``best.pt``."""
     tc = cfg.train
     if not tc.train_manifest or not tc.dev_manifest:
-        raise SystemExit("train needs --train.train_manifest and --train.dev_manifest")
+        raise ConfigError("train needs --train.train_manifest and --train.dev_manifest")
     out_dir = Path(tc.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = setup_distributed(tc.device)

@@ -24,20 +24,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from asr.audio import SAMPLE_RATE, AudioError, AudioStream, load_audio, resample, to_mono_float
+from asr.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioError, AudioStream, load_audio, resample, to_mono_float
 from asr.checkpoint import LoadedModel
 from asr.checkpoint import load_model as load_checkpoint
 from asr.config import DecodingConfig, SegmentConfig
-from asr.data import AudioDataset, BucketingBatchSampler, Utterance, check_manifest, collate
+from asr.data import AudioDataset, BucketingBatchSampler, ManifestError, Utterance, check_manifest, collate
 from asr.decoding import BeamSearchDecoder, Hypothesis, Word, greedy_decode, greedy_hypothesis
+from asr.files import atomic_path
 from asr.segment import Segment, Segmenter
 
 ARRAY_BLOCK = 30 * SAMPLE_RATE  # arrays are segmented in blocks of this many samples
-
-
-def seconds_per_frame(loaded: LoadedModel) -> float:
-    """Duration of one output (CTC) frame of the model, in seconds."""
-    return loaded.config.model.output_hop * loaded.config.features.hop_ms / 1000
 
 
 def min_samples(loaded: LoadedModel) -> int:
@@ -179,7 +175,7 @@ class Transcriber:
 
     def _decode_batch(self, batch: list[Segment]) -> Iterator[SegmentResult]:
         posteriors = posteriors_of(self.loaded, [s.audio for s in batch])
-        spf = seconds_per_frame(self.loaded)
+        spf = self.loaded.config.seconds_per_frame
         for seg, post in zip(batch, posteriors, strict=True):
             if self.decoder is None:
                 nbest = [greedy_hypothesis(post, self.loaded.vocab, spf)]
@@ -207,7 +203,7 @@ def _array_blocks(audio: np.ndarray, rate: int, target: int) -> Iterator[np.ndar
 def _decoding_settings(decoder: BeamSearchDecoder | None) -> dict[str, Any]:
     if decoder is None:
         return {"method": "greedy"}
-    lm = getattr(decoder.lm, "path", None)
+    lm = decoder.lm.path if decoder.lm is not None else None
     return {
         "method": "beam",
         **dataclasses.asdict(decoder.config),
@@ -231,8 +227,6 @@ def load_model(
     when ``lm``, ``decoding`` or ``hotwords`` are given (``decoding`` defaults to
     :class:`~asr.config.DecodingConfig`). ``int8``: dynamically quantized LSTMs and linear
     layers (CPU). Raises :class:`~asr.checkpoint.CheckpointError` for a bad checkpoint."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     loaded = load_checkpoint(path, device)
     if int8:
         from asr.export import quantize_int8
@@ -240,10 +234,10 @@ def load_model(
         loaded = quantize_int8(loaded)
     decoder = None
     if lm is not None or decoding is not None or hotwords:
-        from asr.lm import KenLM
+        from asr.lm import open_lm
 
         decoder = BeamSearchDecoder(
-            loaded.vocab, decoding, KenLM(lm) if lm is not None else None, hotwords, seconds_per_frame(loaded)
+            loaded.vocab, decoding, open_lm(lm) if lm is not None else None, hotwords, loaded.config.seconds_per_frame
         )
     settings = {"model": str(path), "device": device, "int8": int8}
     return Transcriber(loaded, decoder, segment, batch_size, settings)
@@ -304,16 +298,68 @@ def manifest_posteriors(
     return utts, utterance_posteriors(loaded, utts, batch_seconds, num_workers), bad
 
 
-def recognize_manifest(
-    loaded: LoadedModel,
-    manifest: str | Path,
-    decoder: BeamSearchDecoder | None = None,
-    batch_seconds: float = 200.0,
-    num_workers: int = 1,
-    decode_workers: int = 1,
-) -> tuple[list[Utterance], list[str], list[str]]:
-    """Decode the good utterances of ``manifest``: returns them, their hypotheses (manifest
-    order) and the bad lines left out (``file:line: problem``). Greedy without ``decoder``;
-    beam search in ``decode_workers`` processes with one."""
-    utts, posteriors, bad = manifest_posteriors(loaded, manifest, batch_seconds, num_workers)
-    return utts, decode_posteriors(loaded, posteriors, decoder, decode_workers), bad
+def cached_posteriors(
+    loaded: LoadedModel, model_path: Path, manifest: Path, cache: Path, num_workers: int = 1
+) -> tuple[list[str], list[np.ndarray], list[str]]:
+    """References, ``log_probs (T_i, V)`` and bad lines of ``manifest`` as
+    :func:`manifest_posteriors` gives them, kept in ``cache`` for the next call with the same
+    checkpoint (path and modification time) and manifest text (``asr tune-lm`` decodes the
+    same dev set many times). A manifest with bad lines is not cached: its audio may be fixed."""
+    if not manifest.is_file():
+        raise ManifestError(f"{manifest}: no such manifest file")
+    key = {"model": str(model_path.resolve()), "mtime": model_path.stat().st_mtime, "manifest": manifest.read_text()}
+    cached = torch.load(cache, weights_only=False) if cache.is_file() else None
+    if cached is not None and cached["key"] == key:
+        return cached["refs"], cached["posteriors"], []
+    utts, posteriors, bad = manifest_posteriors(loaded, manifest, num_workers=num_workers)
+    refs = [u.text for u in utts]
+    if utts and not bad:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(cache) as tmp:
+            torch.save({"key": key, "refs": refs, "posteriors": posteriors}, tmp)
+    return refs, posteriors, bad
+
+
+@dataclass(frozen=True)
+class Input:
+    """One thing to transcribe: ``source`` (a path or ``-``), the ``name`` its output file
+    takes (relative, no extension), or the ``problem`` found while listing it."""
+
+    source: str
+    name: str
+    problem: str | None = None
+
+
+def collect_inputs(items: list[str]) -> list[Input]:
+    """Files as given, directories searched recursively for :data:`AUDIO_EXTENSIONS`, glob
+    patterns expanded, ``-`` for stdin; output names made unique."""
+    import glob
+    import os
+
+    found: list[Input] = []
+    for item in items:
+        path = Path(item)
+        if item == "-":
+            found.append(Input("-", "stdin"))
+        elif path.is_dir() and path.suffix.lower() not in AUDIO_EXTENSIONS:
+            before = len(found)
+            for root, dirs, files in os.walk(path):
+                dirs.sort()
+                for entry in sorted(dirs + files):
+                    full = Path(root) / entry
+                    if full.suffix.lower() in AUDIO_EXTENSIONS:
+                        found.append(Input(str(full), str(full.relative_to(path).with_suffix(""))))
+            if len(found) == before:
+                kinds = ", ".join(AUDIO_EXTENSIONS)
+                found.append(Input(item, path.name, f"{item}: no audio files ({kinds}) in this directory"))
+        elif not path.exists() and glob.has_magic(item):
+            matches = sorted(glob.glob(item, recursive=True))
+            found.extend(Input(m, Path(m).stem) for m in matches)
+            if not matches:
+                found.append(Input(item, path.stem, f"{item}: no files match this pattern"))
+        else:
+            found.append(Input(item, path.stem))
+    seen: dict[str, int] = {}
+    for i in found:
+        seen[i.name] = seen.get(i.name, 0) + 1
+    return [Input(i.source, i.name + Path(i.source).suffix, i.problem) if seen[i.name] > 1 else i for i in found]

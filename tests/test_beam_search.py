@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from asr.config import DecodingConfig
 from asr.decoding import BeamSearchDecoder, greedy_decode
-from asr.lm import KenLM, LMError
+from asr.lm import KenLM, LMError, open_lm
 from asr.text import Vocabulary
 
 ARPA = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "tiny.arpa"
@@ -165,6 +165,7 @@ class BigramLM:
     """A second LanguageModel backend: a dict of bigram log-probabilities (for the oracle)."""
 
     order = 2
+    path = Path("bigram-table")
 
     def __init__(self, table: dict[tuple[str, str], float], floor: float = -3.0) -> None:
         self.table, self.floor = table, floor
@@ -178,8 +179,15 @@ class BigramLM:
     def finish(self, state: str) -> float:
         return self.table.get((state, "</s>"), self.floor)
 
-    def __contains__(self, word: str) -> bool:
-        return any(word in k for k in self.table)
+    def vocabulary(self) -> list[str]:
+        raise LMError("a bigram table lists no vocabulary: lexicon-free decoding")
+
+    def sentence_scores(self, sentence: str) -> list[tuple[float, bool]]:
+        state, out = self.begin(), []
+        for word in sentence.split():
+            ln_p, state = self.score(state, word)
+            out.append((ln_p, False))
+        return [*out, (self.finish(state), False)]
 
 
 TINY = Vocabulary(" ab")  # blank, space, a, b
@@ -246,3 +254,17 @@ def test_lexicon_free_words_outside_the_lm_vocabulary_pay_unk_offset() -> None:
     penalized = BeamSearchDecoder(VOCAB, dataclasses.replace(base, unk_offset=-4.0), lm=lm).decode(x)[0]
     assert free.text == penalized.text == "the dog"  # OOV words stay possible
     assert penalized.score == pytest.approx(free.score - 4.0, abs=1e-3)  # once, for "dog"
+
+
+def test_python_arpa_backend_decodes_as_kenlm() -> None:
+    import torch
+
+    rng = np.random.default_rng(1)
+    noise = torch.from_numpy(rng.standard_normal((30, len(VOCAB)))).float().log_softmax(-1).numpy()
+    utts = [CAT_OR_HAT, frames("hat"), frames("the sat cat"), noise]
+    config = DecodingConfig(beam_size=8, alpha=0.5)
+    kenlm = BeamSearchDecoder(VOCAB, config, lm=KenLM(ARPA)).decode_batch(utts)
+    arpa = BeamSearchDecoder(VOCAB, config, lm=open_lm(f"arpa:{ARPA}"))
+    assert arpa.lexicon_mode == "lm"  # it lists its words, as KenLM does
+    for got in (arpa.decode_batch(utts), arpa.decode_batch(utts, workers=2)):  # it pickles
+        assert [(h[0].text, round(h[0].score, 4)) for h in got] == [(h[0].text, round(h[0].score, 4)) for h in kenlm]

@@ -9,12 +9,23 @@ from pathlib import Path
 import pytest
 
 from asr.cli import main as asr_main
-from asr.lm import LN10, KenLM, LMError, build_lm, evaluate, import_arpa, read_sentences, read_vocabulary
+from asr.lm import (
+    LN10,
+    ArpaLM,
+    KenLM,
+    LMError,
+    build_lm,
+    evaluate,
+    import_arpa,
+    open_lm,
+    read_sentences,
+    read_vocabulary,
+)
 
 ARPA = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "tiny.arpa"
 
 
-def log10_of(lm: KenLM, words: list[str]) -> list[float]:
+def log10_of(lm: KenLM | ArpaLM, words: list[str]) -> list[float]:
     state, out = lm.begin(), []
     for word in words:
         ln_p, state = lm.score(state, word)
@@ -141,3 +152,42 @@ def test_import_upper_case_gzipped_arpa(tmp_path: Path) -> None:
     (tmp_path / "bad.arpa").write_text("hello\n")
     with pytest.raises(LMError, match=r"bad\.arpa: not an ARPA file"):
         import_arpa(tmp_path / "bad.arpa", tmp_path / "lm2")
+
+
+@pytest.mark.slow
+def test_python_arpa_backend_scores_as_kenlm(tmp_path: Path) -> None:
+    out = build_lm(TEN, tmp_path / "lm", order=4)
+    kenlm, arpa = KenLM(out / "lm.arpa"), ArpaLM(out)
+    assert arpa.order == 4 and sorted(arpa.vocabulary()) == sorted(read_vocabulary(out))
+    for sentence in [*TEN, "mat the on sat cat the", "the zebra sat on a mat", "zebra", ""]:
+        want, got = kenlm.sentence_scores(sentence), arpa.sentence_scores(sentence)
+        assert [oov for _, oov in got] == [oov for _, oov in want], sentence
+        assert [ln for ln, _ in got] == pytest.approx([ln for ln, _ in want], abs=1e-4), sentence
+    assert evaluate(arpa, TEN).perplexity == pytest.approx(evaluate(kenlm, TEN).perplexity, rel=1e-5)
+
+
+def test_open_lm_picks_the_backend(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert type(open_lm(ARPA)) is KenLM and type(open_lm(f"kenlm:{ARPA}")) is KenLM
+    lm = open_lm(f"arpa:{ARPA}")
+    assert type(lm) is ArpaLM and lm.path == ARPA
+    assert log10_of(lm, ["the", "cat", "sat"]) == pytest.approx([-0.2, -0.3, -0.1, -0.2], abs=1e-9)
+    assert log10_of(lm, ["cat", "hat"]) == pytest.approx([-0.5 - 1.2, -0.2 - 1.5, -0.4], abs=1e-9)
+    text = tmp_path / "t.txt"
+    text.write_text("The cat sat.\nthe dog\n")
+    assert asr_main(["lm", "eval", "--lm", f"arpa:{ARPA}", "--text", str(text)]) == 0
+    assert "OOV rate 20.00% over 5 words in 2 sentences" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("\\data\\\nngram 1=2\n\n\\1-grams:\n-1.0\t<s>\n\\end\\\n", r"header counts \{1: 2\}, n-grams read \{1: 1\}"),
+        ("\\data\\\nngram 1=1\n\n\\1-grams:\n-1.0\ta\tb\tc\n\\end\\\n", r"bad\.arpa:5: expected log10 P, 1 words"),
+        ("\\data\\\nngram 1=1\n\n\\1-grams:\nx\ta\n\\end\\\n", r"bad\.arpa:5: not a number in 'x a'"),
+        ("hello\n", "not a complete ARPA file"),
+    ],
+)
+def test_python_arpa_backend_names_bad_lines(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "bad.arpa").write_text(text)
+    with pytest.raises(LMError, match=message):
+        ArpaLM(tmp_path / "bad.arpa")

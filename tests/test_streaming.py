@@ -19,7 +19,7 @@ from asr.checkpoint import build, load_model
 from asr.config import ExperimentConfig, FeatureConfig, ModelConfig
 from asr.decoding import greedy_hypothesis
 from asr.streaming import _ONEDNN_OFF, StreamingRecognizer
-from asr.transcribe import log_probs_of, seconds_per_frame
+from asr.transcribe import log_probs_of
 from tests.test_transcribe import TEXTS, clips, concatenate
 
 CHUNKS = (160, 480, 1600, 4000, 16000)  # 10 ms to 1 s
@@ -58,7 +58,7 @@ def test_chunked_log_probs_equal_offline(model: ModelConfig) -> None:
 
 def test_greedy_streaming_equals_offline_word_for_word(streaming_checkpoint: Path) -> None:
     loaded = load_model(streaming_checkpoint)
-    spf = seconds_per_frame(loaded)
+    spf = loaded.config.seconds_per_frame
     audios = [*clips(), concatenate(clips(), gap=0.5)]  # (the model learnt one clip at a time)
     for n, audio in enumerate(audios):
         want = greedy_hypothesis(offline(loaded, audio), loaded.vocab, spf)
@@ -82,7 +82,7 @@ def test_partial_includes_all_audio_fed(streaming_checkpoint: Path) -> None:
         rec.accept(first[i : i + 800])
         partials.append(rec.partial())
         tail, _ = rec._advance(end=True)  # the best path of every row so far, decoded whole
-        assert partials[-1] == greedy_hypothesis(rec._all(tail), loaded.vocab, seconds_per_frame(loaded)).text
+        assert partials[-1] == greedy_hypothesis(rec._all(tail), loaded.vocab, loaded.config.seconds_per_frame).text
     assert partials[-1] == "hello world"  # the last word too, before any finalize
     assert partials[0] != partials[-1]
     assert rec.finalize().text == "hello world"
@@ -186,7 +186,7 @@ def test_beam_search_streams_through_the_incremental_decoder(streaming_checkpoin
     loaded = load_model(streaming_checkpoint)
     lm = KenLM(Path(__file__).resolve().parent.parent / "data" / "fixtures" / "tiny.arpa")
     decoder = BeamSearchDecoder(loaded.vocab, DecodingConfig(beam_size=8, alpha=0.3, beta=1.0, lexicon="free"), lm,
-                                seconds_per_frame=seconds_per_frame(loaded))  # fmt: skip
+                                seconds_per_frame=loaded.config.seconds_per_frame)  # fmt: skip
     audio = concatenate([clips()[2], clips()[1]], gap=1.2)
     rec = StreamingRecognizer(loaded, decoder, endpoint_silence=0.6)
     finals, partials = [], []

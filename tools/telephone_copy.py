@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from asr.audio import AudioError, load_audio, write_audio
+from asr.files import write_text
 
 
 def telephone_copy(manifest: Path, out_dir: Path, rate: int = 8000) -> Path:
@@ -35,10 +35,7 @@ def telephone_copy(manifest: Path, out_dir: Path, rate: int = 8000) -> Path:
             write_audio(target, load_audio(source, rate), rate)
         out_rows.append({**row, "audio": str(target.relative_to(out_dir))})
     out = out_dir / manifest.name
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in out_rows), encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return write_text(out, "".join(json.dumps(r) + "\n" for r in out_rows))
 
 
 def main() -> int:

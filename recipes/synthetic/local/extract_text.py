@@ -35,6 +35,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from asr.files import write_text
 from asr.text import normalize
 
 SPLITS = ("train", "dev", "test")
@@ -298,9 +299,7 @@ def write_corpus(corpus: Corpus, out_dir: Path) -> None:
     rows = [(split, source, text) for split in SPLITS for text, source in corpus.splits[split]]
     files["sources.tsv"] = ["\t".join(row) for row in rows]
     for name, lines in files.items():
-        tmp = out_dir / f".{name}.tmp"
-        tmp.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-        tmp.replace(out_dir / name)
+        write_text(out_dir / name, "".join(f"{line}\n" for line in lines))
 
 
 def summary(corpus: Corpus) -> str:

@@ -23,8 +23,6 @@ The manifest is JSON lines, written atomically at the end (``audio`` relative to
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import random
 import re
 import subprocess
@@ -44,7 +42,8 @@ import torchaudio
 from tqdm import tqdm
 
 from asr.audio import SAMPLE_RATE, AudioError, load_audio, write_audio
-from asr.text import normalize
+from asr.data import Utterance, write_manifest
+from asr.lm import LMError, read_sentences
 
 TRIM_PAD_S = 0.15  # silence kept before the first and after the last voiced frame
 FRAME = SAMPLE_RATE // 100  # 10 ms frames for trimming
@@ -488,23 +487,13 @@ def synthesize_corpus(
     return report
 
 
-def write_manifest(rows: list[dict], manifest: Path) -> None:
-    """Write JSON lines with ``audio`` relative to the manifest's folder, atomically."""
+def write_rows(rows: list[dict], manifest: Path) -> None:
+    """The synthesized ``rows`` as a manifest (:func:`asr.data.write_manifest`), their
+    ``voice``, ``warp`` and ``f0`` kept as extra keys."""
     manifest.parent.mkdir(parents=True, exist_ok=True)
-    base = manifest.resolve().parent
-    tmp = manifest.with_name(f".{manifest.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for row in rows:
-            audio = os.path.relpath(Path(row["audio"]).resolve(), base)
-            f.write(json.dumps({**row, "audio": audio}) + "\n")
-    os.replace(tmp, manifest)
-
-
-def read_sentences(path: Path) -> list[str]:
-    """Non-empty normalized lines of a text file (normalizing our own output is a no-op)."""
-    if not path.is_file():
-        raise ValueError(f"{path}: no such text file")
-    return [t for t in (normalize(line) for line in path.read_text("utf-8").splitlines()) if t]
+    core = ("id", "audio", "duration", "text")
+    utts = [Utterance(r["id"], Path(r["audio"]), r["duration"], r["text"]) for r in rows]
+    write_manifest(manifest, utts, [{k: v for k, v in r.items() if k not in core} for r in rows])
 
 
 def main(argv: list[str] | None = None, commands: EngineCommands | None = None) -> int:
@@ -533,7 +522,7 @@ def main(argv: list[str] | None = None, commands: EngineCommands | None = None) 
         commands = replace(commands or EngineCommands(), timeout_s=args.timeout)
         voices = available_voices(select_voices(args.voices), commands)
         report = synthesize_corpus(
-            read_sentences(args.text),
+            read_sentences([args.text]),
             voices,
             args.out_dir,
             hours=args.hours,
@@ -547,7 +536,7 @@ def main(argv: list[str] | None = None, commands: EngineCommands | None = None) 
             warp=args.warp,
             f0=args.f0,
         )
-    except ValueError as e:
+    except (ValueError, LMError) as e:
         print(f"error: synthesize: {e}", file=sys.stderr)
         return 1
     print(report.describe())
@@ -559,7 +548,7 @@ def main(argv: list[str] | None = None, commands: EngineCommands | None = None) 
             file=sys.stderr,
         )
         return 1
-    write_manifest(report.rows, args.manifest)
+    write_rows(report.rows, args.manifest)
     print(f"wrote {len(report.rows)} utterances to {args.manifest}")
     return 0
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 from collections import Counter
@@ -40,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asr.audio import SAMPLE_RATE, load_audio, write_audio
+from asr.files import write_text
 from asr.text import normalize
 
 SPLIT = {"dev": ("shofixti", "supox"), "test": ("syreen", "spathi", "yehat", "thraddash")}  # train: the rest
@@ -210,9 +210,7 @@ def prepare(voice: Path, content: Path, out: Path, jobs: int) -> dict[str, dict[
 
 
 def _write_lines(path: Path, lines: list[str]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, "".join(line + "\n" for line in lines))
 
 
 def main() -> int:

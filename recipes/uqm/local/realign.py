@@ -36,7 +36,7 @@ from asr.audio import load_audio
 from asr.checkpoint import LoadedModel, load_model
 from asr.data import bucket
 from asr.text import normalize
-from asr.transcribe import posteriors_of, seconds_per_frame
+from asr.transcribe import posteriors_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from prepare_uqm import Line, cut_clip, find_lines, split_of  # the same folder
@@ -80,7 +80,7 @@ def line_scores(
     loaded: LoadedModel, audios: list[np.ndarray], texts: list[str], seed: int = 0
 ) -> tuple[list[float], list[float]]:
     """Each line's score with its own text, and with another line's text of about its length."""
-    spf, blank = seconds_per_frame(loaded), loaded.vocab.blank
+    spf, blank = loaded.config.seconds_per_frame, loaded.vocab.blank
     rng = random.Random(seed)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     rank = {i: r for r, i in enumerate(order)}

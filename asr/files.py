@@ -1,0 +1,32 @@
+"""Atomic file writes: every file asr writes (checkpoints, manifests, audio, exports,
+metrics, transcripts) is written beside its final name and moved there with ``os.replace``,
+so a crash or a full disk never leaves a half-written file under the final name."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path to write ``path``'s new content to: hidden, in the same folder, unique
+    to this process and ending in ``path``'s suffix (soundfile and matplotlib choose the
+    format by it). On a clean exit it replaces ``path``; on an exception it is removed and
+    ``path`` keeps what it held."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; returns ``path``."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
