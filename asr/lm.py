@@ -76,10 +76,11 @@ def open_lm(spec: str | Path) -> LanguageModel:
     ``arpa:PATH`` choose the backend; a bare PATH (an LM directory, an ARPA or a KenLM binary
     file) opens with :class:`KenLM`, or with :class:`ArpaLM` when it is ARPA text and the
     kenlm module is not installed."""
-    text = str(spec)
-    backend, sep, rest = text.partition(":")
-    path = Path(rest) if sep and backend in ("kenlm", "arpa") else Path(text)
-    if not (sep and backend in ("kenlm", "arpa")):
+    backend, sep, rest = str(spec).partition(":")
+    if sep and backend in ("kenlm", "arpa"):
+        path = Path(rest)
+    else:
+        path = Path(spec)
         backend = "arpa" if _model_file(path).suffix == ".arpa" and not _has_kenlm() else "kenlm"
     return ArpaLM(path) if backend == "arpa" else KenLM(path)
 
@@ -100,8 +101,8 @@ def _model_file(path: Path) -> Path:
 
 def _has_kenlm() -> bool:
     try:
-        import kenlm  # noqa: F401
-    except ImportError:
+        _kenlm()
+    except LMError:
         return False
     return True
 
