@@ -18,11 +18,11 @@ STAMP := $(VENV)/.setup-done
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py asr/csrc/beam_search.cpp tools/setup_system.sh
+$(STAMP): pyproject.toml constraints.txt setup.py asr/csrc/beam_search.cpp tools/setup_system.sh
 	bash tools/setup_system.sh $(APT_PACKAGES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,export]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,export]'
 	touch $(STAMP)
 
 demo: setup
@@ -33,7 +33,7 @@ test: setup
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 bench: setup  # needs the demo's model and LM (make demo)
-	$(PY) -m pip install -q -e '.[test,export,bench]' && $(PY) -m pip install -q --no-deps 'pyctcdecode==0.5.0'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,export,bench]' && $(PY) -m pip install -q --no-deps 'pyctcdecode==0.5.0'
 	$(PY) bench/lstm_layers.py
 	$(PY) bench/decoding.py
 	$(PY) bench/training.py

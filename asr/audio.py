@@ -5,15 +5,20 @@ the file's length) with streaming resampling; :func:`load_audio` reads a whole f
 it. Errors are :class:`AudioError` and always name the file and the problem: missing,
 directory, empty, unreadable, not audio, unsupported codec, truncated, NaN samples or an
 implausible sample rate.
+
+Live sources for streaming: :func:`file_chunks` (a file in fixed pieces, optionally paced
+at real time) and :func:`microphone_chunks` (an input device through sounddevice).
 """
 
 from __future__ import annotations
 
 import io
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from queue import Queue
+from typing import Any, BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -272,3 +277,60 @@ def audio_duration(path: str | Path) -> float:
     except (sf.LibsndfileError, RuntimeError, OSError) as e:
         raise AudioError(f"{path}: cannot read audio header ({e})") from None
     return info.frames / info.samplerate
+
+
+# ----------------------------------------------------------------------------- live sources
+
+
+def file_chunks(path: str, chunk: int, realtime: bool = False, sample_rate: int = 16000) -> Iterator[np.ndarray]:
+    """``chunk``-sample pieces of an audio file (any format, resampled), paced at real time
+    with ``realtime`` (each piece yielded when it would have finished arriving)."""
+    begin, sent = time.monotonic(), 0
+    rest = np.zeros(0, np.float32)
+    with AudioStream(path, sample_rate=sample_rate, block_seconds=1.0) as stream:
+        for block in stream:
+            rest = np.concatenate([rest, block])
+            while len(rest) >= chunk:
+                piece, rest = rest[:chunk], rest[chunk:]
+                sent += len(piece)
+                if realtime:
+                    time.sleep(max(0.0, begin + sent / sample_rate - time.monotonic()))
+                yield piece
+    if len(rest):
+        yield rest
+
+
+def microphone_chunks(chunk: int, device: int | str | None = None, sample_rate: int = 16000) -> Iterator[np.ndarray]:
+    """Pieces of ``chunk`` samples from an input device (PortAudio via sounddevice), mono
+    float32 at ``sample_rate``, until the caller stops iterating (e.g. on Ctrl-C)."""
+    sd = _sounddevice()
+    queue: Queue[np.ndarray] = Queue()
+
+    def callback(data: np.ndarray, frames: int, when: object, status: object) -> None:
+        queue.put(data[:, 0].copy())
+
+    try:
+        stream = sd.InputStream(
+            samplerate=sample_rate, channels=1, dtype="float32", blocksize=chunk, device=device, callback=callback
+        )
+    except Exception as e:  # PortAudioError, ValueError for a bad device
+        raise AudioError(f"microphone {device if device is not None else '(default)'}: cannot open: {e}") from None
+    with stream:
+        while True:
+            yield queue.get()
+
+
+def input_devices() -> str:
+    """The host's audio devices as sounddevice lists them (inputs marked ``>``/``*``)."""
+    return str(_sounddevice().query_devices())
+
+
+def _sounddevice() -> Any:
+    try:
+        import sounddevice
+    except (ImportError, OSError) as e:  # OSError: the PortAudio library is missing
+        raise AudioError(
+            f"microphone: needs the sounddevice package and PortAudio ({e}): "
+            "pip install -e '.[mic]' and apt-get install libportaudio2"
+        ) from None
+    return sounddevice

@@ -28,7 +28,7 @@ import torch
 
 from asr.config import ExperimentConfig, from_dict
 from asr.features import FeaturePipeline
-from asr.files import atomic_path
+from asr.files import atomic_path, marker_problem
 from asr.model import AcousticModel
 from asr.text import Vocabulary
 
@@ -143,10 +143,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
         raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {e}") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not an asr checkpoint (no '{FORMAT}' format marker)")
-    if state.get("version") != VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {state.get('version')}, expected {VERSION}")
+    problem = marker_problem(state, path, FORMAT, VERSION, "checkpoint")
+    if problem:
+        raise CheckpointError(problem)
     return state
 
 

@@ -10,20 +10,30 @@ Every subcommand exits non-zero with a one-line message naming the bad input.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from asr.align import AlignError
 from asr.audio import AudioError
 from asr.checkpoint import CheckpointError, LoadedModel, load_model, resolve_device
-from asr.config import ConfigError, DecodingConfig, ExperimentConfig, add_config_arguments, config_from_arguments
+from asr.config import (
+    ConfigError,
+    ExperimentConfig,
+    InferenceConfig,
+    add_config_arguments,
+    config_from_arguments,
+    given_fields,
+)
 from asr.data import ManifestError
 from asr.export import ExportError
 from asr.files import write_text
+from asr.formats import FORMATS
 from asr.lm import LMError
 
 if TYPE_CHECKING:
@@ -48,21 +58,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_decoding_arguments(p: argparse.ArgumentParser) -> None:
-    """Beam-search options shared by ``decode``, ``transcribe`` and ``tune-lm``."""
-    d = DecodingConfig()
+def add_inference_arguments(p: argparse.ArgumentParser, sections: tuple[str, ...] = ("decoding",)) -> None:
+    """The LM, hotword and tuned-weights inputs, and the ``--section.field`` options of
+    :class:`~asr.config.InferenceConfig`'s ``sections`` (with ``--config`` YAML)."""
     g = p.add_argument_group("beam search (greedy decoding unless --lm or --beam is given)")
     g.add_argument("--lm", type=Path, help="word n-gram LM: an LM directory, .arpa or .bin (arpa:FILE: read in Python)")
-    g.add_argument("--beam", type=int, help=f"beam size (default {d.beam_size} when --lm is given)")
-    g.add_argument("--alpha", type=float, help=f"LM weight (default {d.alpha}, or from --tuned)")
-    g.add_argument("--beta", type=float, help=f"word insertion bonus (default {d.beta}, or from --tuned)")
     g.add_argument("--tuned", type=Path, help="JSON written by 'asr tune-lm': take alpha and beta from it")
-    g.add_argument("--lexicon", default=d.lexicon, help="auto (default), free, lm (LM vocabulary) or a word list")
-    g.add_argument("--beam-threshold", type=float, default=d.beam_threshold, help="score pruning (0: off)")
-    g.add_argument("--token-min-logp", type=float, default=d.token_min_logp, help="per-frame token pruning")
     g.add_argument("--hotwords", nargs="+", default=[], metavar="PHRASE[:WEIGHT]", help="words to boost")
-    g.add_argument("--hotword-weight", type=float, default=3.0, help="weight of hotwords given without one")
-    g.add_argument("--decode-workers", type=int, default=1, help="beam-search processes")
+    add_config_arguments(p.add_argument_group("settings (also from --config YAML)"), InferenceConfig, sections)
 
 
 def _hotwords(items: list[str], default: float) -> list[tuple[str, float]]:
@@ -76,44 +79,47 @@ def _hotwords(items: list[str], default: float) -> list[tuple[str, float]]:
     return out
 
 
-def decoder_from_arguments(
-    args: argparse.Namespace, loaded: LoadedModel, force: bool = False
-) -> BeamSearchDecoder | None:
-    """A :class:`~asr.decoding.BeamSearchDecoder` for the options, or None for greedy decoding."""
+def inference_config(args: argparse.Namespace) -> InferenceConfig:
+    """The command's settings: defaults, ``--config`` YAML, options; alpha and beta from
+    ``--tuned`` unless given."""
     import json
 
+    config = config_from_arguments(InferenceConfig, args)
+    if not args.tuned:
+        return config
+    try:
+        tuned = json.loads(args.tuned.read_text())
+        tuned = {"alpha": float(tuned["alpha"]), "beta": float(tuned["beta"])}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise LMError(f"{args.tuned}: not a tune-lm result with alpha and beta ({e})") from e
+    given = given_fields(InferenceConfig, args)
+    tuned = {k: v for k, v in tuned.items() if f"decoding.{k}" not in given}
+    return dataclasses.replace(config, decoding=dataclasses.replace(config.decoding, **tuned))
+
+
+def decoder_from_arguments(
+    args: argparse.Namespace, loaded: LoadedModel, config: InferenceConfig, force: bool = False
+) -> BeamSearchDecoder | None:
+    """A :class:`~asr.decoding.BeamSearchDecoder` for the options, or None for greedy decoding
+    (no ``--lm``, no hotwords, no beam size given, one best)."""
     from asr.decoding import BeamSearchDecoder
     from asr.lm import open_lm
 
-    if not (force or args.lm or args.beam):
+    beam = "decoding.beam_size" in given_fields(InferenceConfig, args)
+    if not (force or args.lm or args.hotwords or beam or config.decoding.n_best > 1):
         return None
-    tuned = {}
-    if args.tuned:
-        try:
-            tuned = json.loads(args.tuned.read_text())
-            tuned = {"alpha": float(tuned["alpha"]), "beta": float(tuned["beta"])}
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise LMError(f"{args.tuned}: not a tune-lm result with alpha and beta ({e})") from e
-    d = DecodingConfig()
-    config = DecodingConfig(
-        beam_size=args.beam or d.beam_size,
-        beam_threshold=args.beam_threshold,
-        token_min_logp=args.token_min_logp,
-        alpha=args.alpha if args.alpha is not None else tuned.get("alpha", d.alpha),
-        beta=args.beta if args.beta is not None else tuned.get("beta", d.beta),
-        lexicon=args.lexicon,
-    )
     lm = open_lm(args.lm) if args.lm else None
-    hotwords = _hotwords(args.hotwords, args.hotword_weight)
-    return BeamSearchDecoder(loaded.vocab, config, lm, hotwords, loaded.config.seconds_per_frame)
+    hotwords = _hotwords(args.hotwords, config.decoding.hotword_weight)
+    return BeamSearchDecoder(loaded.vocab, config.decoding, lm, hotwords, loaded.config.seconds_per_frame)
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
     from asr.metrics import write_results
     from asr.transcribe import decode_posteriors, manifest_posteriors
 
+    config = inference_config(args)
     loaded = load_model(args.model, resolve_device(args.device))
-    decoder = decoder_from_arguments(args, loaded)
+    decoder = decoder_from_arguments(args, loaded, config)
     name = args.name or args.manifest.stem
     utts, posteriors, bad = manifest_posteriors(loaded, args.manifest, num_workers=args.num_workers)
     out_dir = args.out_dir or args.model.parent / "decode"
@@ -121,7 +127,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     if args.greedy_name and decoder is not None:
         runs.insert(0, (args.greedy_name, None))
     for run_name, run_decoder in runs if utts else []:
-        hyps = decode_posteriors(loaded, posteriors, run_decoder, args.decode_workers)
+        hyps = decode_posteriors(loaded, posteriors, run_decoder, config.decoding.workers)
         ids, refs, raw = [u.id for u in utts], [u.text for u in utts], [u.raw_text for u in utts]
         scores = write_results(out_dir, run_name, ids, refs, hyps, raw)
         how = "greedy" if run_decoder is None else _describe(run_decoder)
@@ -188,8 +194,9 @@ def cmd_tune_lm(args: argparse.Namespace) -> int:
     from asr.decoding import tune_lm
     from asr.transcribe import cached_posteriors
 
+    config = inference_config(args)
     loaded = load_model(args.model, resolve_device(args.device))
-    decoder = decoder_from_arguments(args, loaded, force=True)
+    decoder = decoder_from_arguments(args, loaded, config, force=True)
     if decoder.lm is None:
         raise LMError("tune-lm needs --lm")
     name = args.name or args.manifest.stem
@@ -206,7 +213,7 @@ def cmd_tune_lm(args: argparse.Namespace) -> int:
         tuple(args.betas),
         args.trials,
         args.grid,
-        args.decode_workers,
+        config.decoding.workers,
         args.seed,
     )
     out = args.out or out_dir / f"tune-lm-{name}.json"
@@ -220,9 +227,6 @@ def cmd_tune_lm(args: argparse.Namespace) -> int:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from asr.config import SegmentConfig
     from asr.formats import EXTENSIONS, render
     from asr.transcribe import Transcriber, collect_inputs
 
@@ -231,13 +235,11 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         raise AudioError(f"--format {args.format} with {len(inputs)} inputs needs --output-dir (one file each)")
     if args.threads:
         torch.set_num_threads(args.threads)
+    config = inference_config(args)
     loaded = _load(args.model, resolve_device(args.device), args.int8)
-    decoder = decoder_from_arguments(args, loaded, force=args.n_best > 1)
-    if decoder is not None and args.n_best > 1:
-        decoder = decoder.with_options(n_best=args.n_best)
-    segment = dataclasses.replace(SegmentConfig(), max_seconds=args.max_segment, min_silence=args.min_silence)
+    decoder = decoder_from_arguments(args, loaded, config)
     settings = {"model": str(args.model), "device": resolve_device(args.device), "int8": args.int8}
-    transcriber = Transcriber(loaded, decoder, segment, args.batch_size, settings)
+    transcriber = Transcriber(loaded, decoder, config.segment, args.batch_size, settings)
     failures: list[str] = []
     for item in inputs:
         try:
@@ -270,7 +272,8 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
-    from asr.streaming import StreamingRecognizer, file_chunks, input_devices, microphone_chunks
+    from asr.audio import file_chunks, input_devices, microphone_chunks
+    from asr.streaming import StreamingRecognizer
 
     if args.list_devices:
         print(input_devices())
@@ -279,13 +282,15 @@ def cmd_stream(args: argparse.Namespace) -> int:
         raise AudioError("give one source: --file PATH or --mic")
     if args.threads:
         torch.set_num_threads(args.threads)
+    config = inference_config(args)
     loaded = _load(args.model, resolve_device(args.device), args.int8)
-    decoder = decoder_from_arguments(args, loaded)
+    decoder = decoder_from_arguments(args, loaded, config)
     try:
-        recognizer = StreamingRecognizer(loaded, decoder, args.endpoint)
+        recognizer = StreamingRecognizer(loaded, decoder, config.stream, config.segment)
     except ValueError as e:
         raise CheckpointError(f"{args.model}: {e}") from None
-    rate, chunk = loaded.config.features.sample_rate, round(args.chunk_ms * loaded.config.features.sample_rate / 1000)
+    rate = loaded.config.features.sample_rate
+    chunk = round(config.stream.chunk_ms * rate / 1000)
     if args.mic:
         # Ctrl-C ends the session even where SIGINT came in ignored (a job started with & from
         # a script): Python installs its KeyboardInterrupt handler only over the default.
@@ -320,15 +325,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from asr.streaming import StreamingRecognizer
 
     torch.set_num_threads(1)
+    config = inference_config(args)
     loaded = _load(args.model, "cpu", args.int8)
-    decoder = decoder_from_arguments(args, loaded)
-    try:
-        StreamingRecognizer(loaded, decoder, args.endpoint)
-    except ValueError as e:
-        raise CheckpointError(f"{args.model}: {e}") from None
+    decoder = decoder_from_arguments(args, loaded, config)
 
     def make() -> StreamingRecognizer:
-        return StreamingRecognizer(loaded, decoder, args.endpoint)
+        return StreamingRecognizer(loaded, decoder, config.stream, config.segment)
+
+    try:
+        make()
+    except ValueError as e:
+        raise CheckpointError(f"{args.model}: {e}") from None
 
     run_server(Server(make, args.max_streams, args.max_message, args.workers), args.host, args.port)
     return 0
@@ -451,6 +458,20 @@ def cmd_lm_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _manifest_command(sub: Any, name: str, help: str, func: Callable[[argparse.Namespace], int]) -> Any:
+    """A subcommand over a model and a manifest with references (``decode``, ``tune-lm``)."""
+    p = sub.add_parser(name, help=help)
+    p.add_argument("--model", type=Path, required=True, help="checkpoint (.pt)")
+    p.add_argument("--manifest", type=Path, required=True, help="JSONL manifest with references")
+    p.add_argument("--out-dir", type=Path, help="result files and the posterior cache (default: MODEL_DIR/decode)")
+    p.add_argument("--name", help="set name used in result file names (default: manifest stem)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--num-workers", type=int, default=1, help="audio loading processes")
+    add_inference_arguments(p)
+    p.set_defaults(func=func)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asr", description="CTC/BiLSTM speech recognition")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -459,21 +480,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(p, ExperimentConfig)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("decode", help="decode a manifest, print WER/CER, write result files")
-    p.add_argument("--model", type=Path, required=True, help="checkpoint (.pt)")
-    p.add_argument("--manifest", type=Path, required=True, help="JSONL manifest with references")
-    p.add_argument("--out-dir", type=Path, help="where result files go (default: MODEL_DIR/decode)")
-    p.add_argument("--name", help="set name used in result file names (default: manifest stem)")
+    p = _manifest_command(sub, "decode", "decode a manifest, print WER/CER, write result files", cmd_decode)
     p.add_argument("--greedy-name", help="with --lm or --beam: also write greedy results of the same posteriors "
                    "under this set name (one forward pass for both)")  # fmt: skip
-    p.add_argument("--device", default="auto")
-    p.add_argument("--num-workers", type=int, default=1, help="audio loading processes")
-    add_decoding_arguments(p)
-    p.set_defaults(func=cmd_decode)
 
-    p = sub.add_parser("tune-lm", help="search LM weight alpha and word bonus beta on a dev manifest")
-    p.add_argument("--model", type=Path, required=True, help="checkpoint (.pt)")
-    p.add_argument("--manifest", type=Path, required=True, help="dev manifest with references")
+    help = "search LM weight alpha and word bonus beta on a dev manifest"
+    p = _manifest_command(sub, "tune-lm", help, cmd_tune_lm)
     p.add_argument("--alphas", type=float, nargs=2, default=[0.0, 2.0], metavar=("LOW", "HIGH"))
     p.add_argument("--betas", type=float, nargs=2, default=[-1.0, 3.0], metavar=("LOW", "HIGH"))
     p.add_argument("--trials", type=int, default=30, help="decodes: half at random points, the rest refining the "
@@ -481,28 +493,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", action="store_true", help="a square grid instead of random points")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, help="result JSON (default: OUT_DIR/tune-lm-NAME.json)")
-    p.add_argument("--out-dir", type=Path, help="posterior cache and results (default: MODEL_DIR/decode)")
-    p.add_argument("--name", help="set name (default: manifest stem)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--num-workers", type=int, default=1, help="audio loading processes")
-    add_decoding_arguments(p)
-    p.set_defaults(func=cmd_tune_lm)
 
     p = sub.add_parser("transcribe", help="transcribe audio files of any length (text, JSON, SRT, VTT)")
     p.add_argument("--model", type=Path, required=True, help="checkpoint (.pt)")
     p.add_argument("inputs", nargs="+", help="audio files (wav/flac/ogg/mp3, any rate/channels), directories "
                    "(searched recursively), glob patterns, or - for stdin")  # fmt: skip
-    p.add_argument("--format", choices=("text", "json", "srt", "vtt"), default="text", help="output format")
+    p.add_argument("--format", choices=FORMATS, default="text", help="output format")
     p.add_argument("--output-dir", "-o", type=Path, help="one result file per input here (default: stdout)")
     p.add_argument("--with-names", action="store_true", help="text on stdout: input, a tab, the text")
-    p.add_argument("--n-best", type=int, default=1, help="alternatives per segment in JSON (implies beam search)")
     p.add_argument("--batch-size", type=int, default=8, help="segments per forward pass")
-    p.add_argument("--max-segment", type=float, default=20.0, help="longest segment in seconds (long speech is cut)")
-    p.add_argument("--min-silence", type=float, default=0.4, help="pause (seconds) that ends a segment")
     p.add_argument("--int8", action="store_true", help="dynamic int8 quantization of LSTMs and linear layers (CPU)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     p.add_argument("--device", default="auto")
-    add_decoding_arguments(p)
+    add_inference_arguments(p, ("decoding", "segment"))
     p.set_defaults(func=cmd_transcribe)
 
     p = sub.add_parser("stream", help="live recognition with a unidirectional model: microphone or file")
@@ -512,12 +515,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mic", action="store_true", help="capture the default input device (sounddevice/PortAudio)")
     p.add_argument("--input-device", help="input device number or name (see --list-devices)")
     p.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
-    p.add_argument("--chunk-ms", type=float, default=100.0, help="audio per step in ms (default 100)")
-    p.add_argument("--endpoint", type=float, default=0.8, help="seconds of trailing silence that end an utterance")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--int8", action="store_true", help="dynamic int8 LSTMs and linear layers (CPU; ~3x faster)")
     p.add_argument("--device", default="cpu")
-    add_decoding_arguments(p)
+    add_inference_arguments(p, ("decoding", "segment", "stream"))
     p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("serve", help="a web page streaming the microphone to the recognizer (WebSocket)")
@@ -527,9 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-streams", type=int, default=16, help="concurrent streams; more are refused (close 1013)")
     p.add_argument("--max-message", type=int, default=64000, help="largest audio message in bytes (close 1009)")
     p.add_argument("--workers", type=int, default=2, help="recognition threads")
-    p.add_argument("--endpoint", type=float, default=0.8, help="seconds of trailing silence that end an utterance")
     p.add_argument("--int8", action="store_true", help="dynamic int8 LSTMs and linear layers (CPU; ~3x faster)")
-    add_decoding_arguments(p)
+    add_inference_arguments(p, ("decoding", "segment", "stream"))
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("export", help="features + acoustic model as one TorchScript or ONNX graph")

@@ -26,6 +26,11 @@ class ConfigError(ValueError):
     """A config value, file or combination that cannot be used (names the field or file)."""
 
 
+def _option(*aliases: str, help: str) -> dict[str, Any]:
+    """Field metadata: short command-line aliases of ``--section.field``, and its help."""
+    return {"flags": aliases, "help": help}
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """Log-mel front-end. Times in milliseconds; derived sizes are properties."""
@@ -52,9 +57,12 @@ class FeatureConfig:
         return self.sample_rate / self.hop_length
 
 
+CELLS = ("lstm", "gru")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    """Conv front-end + stacked (Bi)LSTM + CTC head.
+    """Conv front-end + stacked recurrent layers (LSTM or GRU, bi- or unidirectional) + CTC head.
 
     ``lookahead`` is the future context, in output frames, of the row convolution used by
     the unidirectional (streaming) variant; it is ignored when ``bidirectional`` is true.
@@ -62,6 +70,7 @@ class ModelConfig:
 
     conv_channels: int = 32
     conv_layers: int = 2  # each 3x3, stride 2 in frequency
+    cell: str = "lstm"  # the recurrent cell: lstm or gru
     hidden_size: int = 256
     num_layers: int = 3
     bidirectional: bool = True
@@ -74,6 +83,8 @@ class ModelConfig:
     output_frames: int = 1
 
     def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ConfigError(f"model.cell {self.cell!r}: {' or '.join(CELLS)}")
         t = self.time_subsampling
         if t < 1 or t & (t - 1) or t > 2**self.conv_layers:
             raise ConfigError(
@@ -178,16 +189,24 @@ class DecodingConfig:
     ``"free"`` (the default: lexicon decoding won bench/decoding on the synthetic recipe).
     """
 
-    beam_size: int = 50
-    beam_threshold: float = 20.0  # drop prefixes scoring this far below the best; 0 = off
-    token_min_logp: float = -8.0  # per frame, only tokens at least this likely (the best always)
+    beam_size: int = field(default=50, metadata=_option("--beam", help="beam size"))
+    beam_threshold: float = field(
+        default=20.0, metadata=_option("--beam-threshold", help="drop prefixes this far below the best (0: off)")
+    )
+    token_min_logp: float = field(
+        default=-8.0, metadata=_option("--token-min-logp", help="per frame, only tokens this likely (the best always)")
+    )
     max_tokens_per_frame: int = 0  # and at most this many of them; 0 = no cap
-    alpha: float = 0.5  # LM weight
-    beta: float = 1.0  # word insertion bonus
-    lexicon: str = "auto"
+    alpha: float = field(default=0.5, metadata=_option("--alpha", help="LM weight (else from --tuned)"))
+    beta: float = field(default=1.0, metadata=_option("--beta", help="word insertion bonus (else from --tuned)"))
+    lexicon: str = field(default="auto", metadata=_option("--lexicon", help="auto, free, lm or a word list file"))
     unk_offset: float = -10.0  # lexicon-free: added for each word outside the LM's vocabulary
     unk_char_offset: float = -2.0  # and this for each of its characters
-    n_best: int = 1
+    n_best: int = field(default=1, metadata=_option("--n-best", help="alternatives kept (JSON output)"))
+    hotword_weight: float = field(
+        default=3.0, metadata=_option("--hotword-weight", help="weight of hotwords given without one")
+    )
+    workers: int = field(default=1, metadata=_option("--decode-workers", help="beam-search processes"))
 
     def __post_init__(self) -> None:
         if self.beam_size < 1 or self.n_best < 1:
@@ -206,8 +225,8 @@ class SegmentConfig:
     its midpoint. Stretches with less than ``min_speech`` of speech are dropped as noise.
     """
 
-    max_seconds: float = 20.0
-    min_silence: float = 0.4
+    max_seconds: float = field(default=20.0, metadata=_option("--max-segment", help="longest segment (seconds)"))
+    min_silence: float = field(default=0.4, metadata=_option("--min-silence", help="pause that ends a segment"))
     pad: float = 0.15
     overlap: float = 1.0
     search: float = 5.0
@@ -223,6 +242,41 @@ class SegmentConfig:
             )
         if self.min_silence <= 0 or self.pad < 0 or self.overlap < 0:
             raise ConfigError("segment.min_silence must be positive, pad and overlap not negative")
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """Live recognition (``asr stream``, ``asr serve``: :class:`asr.streaming.StreamingRecognizer`).
+
+    ``endpoint_silence``: seconds of non-speech after speech that close an utterance (0:
+    only the end of the stream does, and all audio is decoded); speech is judged with the
+    ``segment`` thresholds. An utterance's audio starts ``pre_roll`` seconds before its
+    first speech frame. ``chunk_ms``: audio per step when reading a file or a microphone.
+    """
+
+    chunk_ms: float = field(default=100.0, metadata=_option("--chunk-ms", help="audio per step (ms)"))
+    endpoint_silence: float = field(
+        default=0.8, metadata=_option("--endpoint", help="seconds of trailing silence that end an utterance")
+    )
+    pre_roll: float = 0.25
+
+    def __post_init__(self) -> None:
+        if self.chunk_ms <= 0 or self.endpoint_silence < 0 or self.pre_roll < 0:
+            raise ConfigError("stream.chunk_ms must be positive, endpoint_silence and pre_roll not negative")
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """The settings of ``asr decode``, ``tune-lm``, ``transcribe``, ``stream`` and ``serve``.
+
+    Each command offers the sections it uses as ``--section.field`` options (some with a
+    short alias, e.g. ``--alpha`` for ``--decoding.alpha``) and as sections of a YAML
+    ``--config`` file, exactly as ``asr train`` does with :class:`ExperimentConfig`.
+    """
+
+    decoding: DecodingConfig = field(default_factory=DecodingConfig)
+    segment: SegmentConfig = field(default_factory=SegmentConfig)
+    stream: StreamConfig = field(default_factory=StreamConfig)
 
 
 @dataclass(frozen=True)
@@ -259,6 +313,40 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     return cls(**kwargs)
 
 
+def given_fields(cls: type, args: argparse.Namespace) -> set[str]:
+    """The ``section.field`` names that ``--config`` YAML or an option set (not defaults)."""
+
+    def names(node: dict[str, Any], prefix: str) -> set[str]:
+        out = set()
+        for key, value in node.items():
+            out |= names(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key}
+        return out
+
+    return names(_given(cls, args), "")
+
+
+def _given(cls: type, args: argparse.Namespace) -> dict[str, Any]:
+    """The nested dict of values from ``--config`` YAML, overridden by explicit options."""
+    data: dict[str, Any] = {}
+    if args.config is not None:
+        try:
+            data = yaml.safe_load(args.config.read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ConfigError(f"{args.config}: cannot read config: {e}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{args.config}: bad config: not a mapping of sections")
+    for name, _, _ in _leaf_fields(cls):
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = name.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return data
+
+
 def _leaf_fields(cls: type, prefix: str = "") -> list[tuple[str, Any, Any]]:
     out = []
     hints = typing.get_type_hints(cls)
@@ -279,35 +367,27 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected a boolean, got {text!r}")
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
-    """Add ``--section.field VALUE`` options for every leaf field of config ``cls``,
-    plus ``--config FILE.yaml`` whose values the options override."""
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type, sections: tuple[str, ...] | None = None) -> None:
+    """Add ``--section.field VALUE`` options (and the field's aliases) for every leaf field
+    of config ``cls``, or of its ``sections`` only, plus ``--config FILE.yaml`` whose values
+    the options override. Every option's default is None: the dataclass holds the default."""
     parser.add_argument("--config", type=Path, help="YAML file with config values")
     for name, kind, f in _leaf_fields(cls):
+        if sections is not None and name.split(".")[0] not in sections:
+            continue
         if isinstance(kind, types.UnionType | typing._UnionGenericAlias):  # type: ignore[attr-defined]
             raise TypeError(f"union-typed config field {name} is not supported")
         parse = _parse_bool if kind is bool else kind
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        parser.add_argument(f"--{name}", type=parse, default=None, help=f"(default: {default!r})")
+        flags, about = (f"--{name}", *f.metadata.get("flags", ())), f.metadata.get("help", "")
+        metavar = {bool: "BOOL", int: "N", float: "X"}.get(kind, "TEXT")
+        help = f"{about} (default: {default!r})".strip()
+        parser.add_argument(*flags, dest=name, type=parse, default=None, metavar=metavar, help=help)
 
 
 def config_from_arguments(cls: type[T], args: argparse.Namespace) -> T:
     """Build ``cls`` from defaults, then ``--config`` YAML, then explicit options."""
-    data: dict[str, Any] = {}
-    if args.config is not None:
-        try:
-            data = yaml.safe_load(args.config.read_text()) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise ConfigError(f"{args.config}: cannot read config: {e}") from None
-    for name, _, _ in _leaf_fields(cls):
-        value = getattr(args, name, None)
-        if value is None:
-            continue
-        node = data
-        *parents, leaf = name.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
+    data = _given(cls, args)
     try:
         return from_dict(cls, data)
     except (ValueError, TypeError) as e:

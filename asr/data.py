@@ -11,6 +11,7 @@ reports each bad one as ``file:line: problem``.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 from collections import Counter
@@ -26,6 +27,8 @@ import torch
 from asr.audio import SAMPLE_RATE, AudioError, AudioStream, load_audio
 from asr.files import atomic_path
 from asr.text import Vocabulary, normalize
+
+log = logging.getLogger("asr.data")
 
 REQUIRED_KEYS = ("id", "audio", "duration", "text")
 DURATION_TOLERANCE = (0.10, 0.1)  # a manifest duration may differ from the audio's by 10 % + 0.1 s
@@ -236,6 +239,19 @@ class AudioDataset(torch.utils.data.Dataset):
         """Utterance ``index``'s samples ``(samples,)`` float32 at ``sample_rate``."""
         return load_audio(self.utts[index].audio, self.sample_rate)
 
+    def subset(self, keep: Sequence[int]) -> AudioDataset:
+        """The dataset of utterances ``keep`` (indices), in that order."""
+        return AudioDataset([self.utts[i] for i in keep], self.vocab, self.sample_rate, self.transform)
+
+    def batch_plan(
+        self, batch_seconds: float, shuffle: bool, seed: int, weights: Sequence[float] | None = None, buffer: int = 0
+    ) -> BatchPlan:
+        """Length-bucketed batches of at most ``batch_seconds`` padded audio (at least the
+        longest utterance); ``weights``: how often per epoch each utterance comes (None: once).
+        ``buffer`` is for shard datasets, whose plan reads shard by shard."""
+        durations = [u.duration for u in self.utts]
+        return BucketingBatchSampler(durations, max(batch_seconds, max(durations)), shuffle, seed, weights=weights)
+
 
 @dataclass
 class Batch:
@@ -420,6 +436,52 @@ class DistributedBatchSampler(torch.utils.data.Sampler[list[tuple[int, int]]]):
     def __len__(self) -> int:
         """Batches of this rank's epoch, the skipped ``start`` ones included."""
         return len(self._mine())
+
+
+def manifest_sources(manifest: str) -> list[str]:
+    """The parts of a training ``manifest`` argument: the JSONL manifests it lists separated
+    by commas, or a shard directory written by ``asr shards`` (one part)."""
+    from asr.shards import is_shard_index
+
+    return [manifest] if is_shard_index(manifest) else [m for m in manifest.split(",") if m]
+
+
+def training_dataset(
+    manifest: str,
+    vocab: Vocabulary,
+    sample_rate: int = SAMPLE_RATE,
+    read: Callable[[str], list[Utterance]] = read_manifest,
+    weights: Sequence[float] | None = None,
+    max_duration: float = math.inf,
+    transform: Callable[[torch.Tensor, torch.Generator | None], torch.Tensor] | None = None,
+) -> tuple[AudioDataset, list[float]]:
+    """The dataset of a training or dev ``manifest`` (see :func:`manifest_sources`) and each
+    utterance's weight: its part's entry of ``weights`` (one per part; None: all 1).
+
+    ``read`` reads one JSONL manifest (e.g. checking every line first); utterances longer
+    than ``max_duration`` seconds are dropped; ``transform`` augments waveforms. A shard
+    directory gives a :class:`~asr.shards.ShardDataset`, whose batch plan reads shard by shard.
+    """
+    from asr.shards import ShardDataset, is_shard_index, read_shard_index
+
+    sources = manifest_sources(manifest)
+    weights = [1.0] * len(sources) if weights is None else list(weights)
+    if len(weights) != len(sources):
+        raise ValueError(f"{manifest}: {len(weights)} weights for {len(sources)} manifests")
+    if is_shard_index(manifest):
+        dataset: AudioDataset = ShardDataset(read_shard_index(manifest), vocab, sample_rate, transform)
+        parts = [dataset.utts]
+    else:
+        parts = [read(m) for m in sources]
+        dataset = AudioDataset([u for part in parts for u in part], vocab, sample_rate, transform)
+    for source, part, weight in zip(sources, parts, weights, strict=True):
+        log.info("%s: %d utterances, %.2f hours, weight %g", source, len(part), total_hours(part), weight)
+    each = [w for part, w in zip(parts, weights, strict=True) for _ in part]
+    keep = [i for i, u in enumerate(dataset.utts) if u.duration <= max_duration]
+    if len(keep) < len(dataset):
+        log.info("dropped %d utterances longer than %.1f s from %s", len(dataset) - len(keep), max_duration, manifest)
+        dataset, each = dataset.subset(keep), [each[i] for i in keep]
+    return dataset, each
 
 
 def padding_fraction(batches: Sequence[Sequence[int]], durations: Sequence[float]) -> float:

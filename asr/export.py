@@ -4,7 +4,7 @@
   reads it back with its metadata.
 - :func:`export_onnx` writes an ONNX model (opset :data:`ONNX_OPSET`, STFT included);
   :func:`load_onnx` opens it in onnxruntime with its metadata.
-- :func:`quantize_int8` gives a copy of a model whose LSTMs and linear layers run as
+- :func:`quantize_int8` gives a copy of a model whose LSTM/GRU and linear layers run as
   dynamic int8 on CPU (``torch.ao.quantization``).
 
 Every export maps ``waveforms (batch, samples)`` float32 at the feature sample rate and
@@ -38,7 +38,8 @@ from torch import nn
 
 from asr.checkpoint import LoadedModel
 from asr.features import LOG_FLOOR, FeaturePipeline, LogMel, num_frames
-from asr.files import atomic_path
+from asr.files import atomic_path, marker_problem
+from asr.model import RNN_CELLS
 
 FORMAT = "asr-export"
 VERSION = 1
@@ -205,10 +206,9 @@ def _read_metadata(path: Path, text: str | bytes) -> dict[str, Any]:
         meta = json.loads(text)
     except json.JSONDecodeError as e:
         raise ExportError(f"{path}: unreadable {METADATA_KEY} metadata: {e}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ExportError(f"{path}: not an asr export (no '{FORMAT}' metadata)")
-    if meta.get("version") != VERSION:
-        raise ExportError(f"{path}: export version {meta.get('version')}, expected {VERSION}")
+    problem = marker_problem(meta, path, FORMAT, VERSION, "export")
+    if problem:
+        raise ExportError(problem)
     return meta
 
 
@@ -296,7 +296,7 @@ def load_onnx(path: str | Path) -> tuple[Any, dict[str, Any]]:
 
 
 def quantize_int8(loaded: LoadedModel) -> LoadedModel:
-    """A copy of ``loaded`` on CPU whose LSTMs and linear layers are dynamically quantized to
+    """A copy of ``loaded`` on CPU whose recurrent and linear layers are dynamically quantized to
     int8 (weights int8, activations quantized per batch); ``loaded`` is left unchanged.
 
     Activations are quantized per call over the whole ``(batch, time, dim)`` tensor, so
@@ -310,7 +310,8 @@ def quantize_int8(loaded: LoadedModel) -> LoadedModel:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)
-        model = torch.ao.quantization.quantize_dynamic(model, {nn.LSTM, nn.Linear}, dtype=torch.qint8, inplace=True)
+        kinds = {*RNN_CELLS.values(), nn.Linear}
+        model = torch.ao.quantization.quantize_dynamic(model, kinds, dtype=torch.qint8, inplace=True)
     features = copy.deepcopy(loaded.features).cpu().eval()
     return dataclasses.replace(loaded, model=model, features=features)
 

@@ -1,6 +1,7 @@
 """Atomic file writes: every file asr writes (checkpoints, manifests, audio, exports,
 metrics, transcripts) is written beside its final name and moved there with ``os.replace``,
-so a crash or a full disk never leaves a half-written file under the final name."""
+so a crash or a full disk never leaves a half-written file under the final name. And the
+format marker asr's own file kinds (checkpoints, exports) carry, checked on reading."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 @contextmanager
@@ -30,3 +32,13 @@ def write_text(path: str | Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def marker_problem(data: Any, path: str | Path, fmt: str, version: int, kind: str) -> str | None:
+    """Why ``data``, read from ``path``, is not a ``{"format": fmt, "version": version, ...}``
+    mapping (an asr ``kind``, e.g. "checkpoint"), or None when it is."""
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        return f"{path}: not an asr {kind} (no '{fmt}' format marker)"
+    if data.get("version") != version:
+        return f"{path}: {kind} version {data.get('version')}, expected {version}"
+    return None

@@ -130,6 +130,21 @@ class ShardDataset(AudioDataset):
     def __getstate__(self) -> dict:  # file descriptors do not travel to workers
         return {**self.__dict__, "_fds": {}}
 
+    def subset(self, keep: Sequence[int]) -> ShardDataset:
+        return ShardDataset([self.sharded[i] for i in keep], self.vocab, self.sample_rate, self.transform)
+
+    def batch_plan(
+        self, batch_seconds: float, shuffle: bool, seed: int, weights: Sequence[float] | None = None, buffer: int = 2000
+    ) -> ShardBatchSampler:
+        """Batches read shard by shard through a shuffle buffer of ``buffer`` utterances
+        (mixing weights do not apply: a shard directory is one part)."""
+        if weights is not None and set(weights) != {1.0}:
+            raise ValueError("shard directories are read in shard order: no mixing weights")
+        durations = [s.utt.duration for s in self.sharded]
+        numbers = {name: i for i, name in enumerate(sorted({s.utt.audio.name for s in self.sharded}))}
+        shard_of = [numbers[s.utt.audio.name] for s in self.sharded]
+        return ShardBatchSampler(durations, shard_of, max(batch_seconds, max(durations)), buffer, shuffle, seed)
+
 
 class ShardBatchSampler(DurationBatching):
     """Each epoch's batches over shards, split across ranks by shard (see the module doc).

@@ -52,23 +52,21 @@ from asr.checkpoint import (
 )
 from asr.config import AugmentConfig, ConfigError, ExperimentConfig, TrainConfig
 from asr.data import (
-    AudioDataset,
     Batch,
-    BucketingBatchSampler,
     DistributedBatchSampler,
     ManifestError,
     Utterance,
     bad_lines_report,
     check_manifest,
     collate,
+    manifest_sources,
     read_manifest,
-    total_hours,
+    training_dataset,
 )
 from asr.decoding import greedy_decode
 from asr.features import spec_augment
 from asr.metrics import Scores, score
 from asr.monitor import TrainingMonitor
-from asr.shards import ShardBatchSampler, ShardDataset, is_shard_index, read_shard_index
 
 log = logging.getLogger("asr.train")
 
@@ -135,37 +133,20 @@ def make_loader(manifest: str, loaded: LoadedModel, cfg: TrainConfig, train: boo
     by commas, or a shard directory written by ``asr shards``), bucketed by duration
     (training: shuffled, long utterances dropped, waveform augmentation, and each
     manifest's utterances as often per epoch as its ``cfg.mix_weights`` weight)."""
-    sharded = read_shard_index(manifest) if is_shard_index(manifest) else None
-    if sharded:
-        parts = [[s.utt for s in sharded]]
-    else:
-        parts = [_checked_manifest(m, loaded, cfg) for m in manifest.split(",") if m]
-    mix = mix_weights(cfg.mix_weights, len(parts)) if train else [1.0] * len(parts)
-    utts = [u for part in parts for u in part]
-    weights = [w for part, w in zip(parts, mix, strict=True) for _ in part]
-    if train:
-        keep = [i for i, u in enumerate(utts) if u.duration <= cfg.max_duration]
-        if len(keep) < len(utts):
-            log.info("dropped %d utterances longer than %.1f s from %s", len(utts) - len(keep), cfg.max_duration,
-                     manifest)  # fmt: skip
-        utts, weights = [utts[i] for i in keep], [weights[i] for i in keep]
-        sharded = [sharded[i] for i in keep] if sharded else None
-    for m, part, w in zip(manifest.split(","), parts, mix, strict=False):
-        log.info("%s: %d utterances, %.2f hours, weight %g", m, len(part), total_hours(part), w)
-    durations = [u.duration for u in utts]
-    batch_seconds = max(cfg.batch_seconds, max(durations))
     rate = loaded.config.features.sample_rate
     augment = WaveformAugment(loaded.config.augment, rate, _noises(loaded.config.augment)) if train else None
-    transform = augment if augment and augment.active else None
-    if sharded:
-        numbers = {name: i for i, name in enumerate(sorted({s.utt.audio.name for s in sharded}))}
-        shard_of = [numbers[s.utt.audio.name] for s in sharded]
-        plan = ShardBatchSampler(durations, shard_of, batch_seconds, cfg.shuffle_buffer, shuffle=train, seed=cfg.seed)
-        dataset: AudioDataset = ShardDataset(sharded, loaded.vocab, rate, transform)
-    else:
-        plan = BucketingBatchSampler(durations, batch_seconds, shuffle=train, seed=cfg.seed,
-                                     weights=None if set(weights) == {1.0} else weights)  # fmt: skip
-        dataset = AudioDataset(utts, loaded.vocab, rate, transform)
+    mix = mix_weights(cfg.mix_weights, len(manifest_sources(manifest))) if train else None
+    dataset, weights = training_dataset(
+        manifest,
+        loaded.vocab,
+        rate,
+        read=lambda m: _checked_manifest(m, loaded, cfg),
+        weights=mix,
+        max_duration=cfg.max_duration if train else math.inf,
+        transform=augment if augment and augment.active else None,
+    )
+    uniform = set(weights) == {1.0}
+    plan = dataset.batch_plan(cfg.batch_seconds, train, cfg.seed, None if uniform else weights, cfg.shuffle_buffer)
     return torch.utils.data.DataLoader(
         dataset,
         batch_sampler=DistributedBatchSampler(plan, *_rank(), even=train),

@@ -8,7 +8,7 @@ audio with the length spread of real utterances, three ways:
   textbook way);
 * ``padded``: ``nn.LSTM(bidirectional=True)`` over the zero-padded batch (fast, but the
   backward direction starts in the padding, so a sequence's output depends on its batch);
-* ``asr``: :class:`asr.model.LSTMLayer`, forward LSTM plus a backward LSTM run over each
+* ``asr``: :class:`asr.model.RecurrentLayer`, forward LSTM plus a backward LSTM run over each
   sequence reversed within its own length (exact and unpacked).
 
 For each, in fp32 and bf16 autocast: audio-seconds per second (output frames are 40 ms)
@@ -28,10 +28,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from results import RESULTS, write_section
+from results import RESULTS, publish
 from torch import nn
 
-from asr.model import LSTMLayer
+from asr.model import RecurrentLayer
 from asr.train import cpu_has_native_bf16
 
 FRAME_S = 0.04  # one output frame after the 4x conv subsampling of 10 ms hops
@@ -62,12 +62,12 @@ class PackedStack(nn.Module):
 
 
 class AsrStack(nn.Module):
-    """The same stack built from :class:`asr.model.LSTMLayer`."""
+    """The same stack built from :class:`asr.model.RecurrentLayer`."""
 
     def __init__(self) -> None:
         super().__init__()
         sizes = [INPUT] + [2 * HIDDEN] * (LAYERS - 1)
-        self.lstms = nn.ModuleList(LSTMLayer(s, HIDDEN, bidirectional=True) for s in sizes)
+        self.lstms = nn.ModuleList(RecurrentLayer("lstm", s, HIDDEN, bidirectional=True) for s in sizes)
         self.norms = nn.ModuleList(nn.LayerNorm(2 * HIDDEN) for _ in sizes)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -148,21 +148,18 @@ def main() -> None:
     base = speeds["packed", False]
     frames = sum(int(lengths.sum()) for _, lengths in batches)
     padded_frames = sum(x.shape[0] * x.shape[1] for x, _ in batches)
-    lines = [
+    caption = (
         f"{LAYERS}-layer BiLSTM stack ({INPUT} → {HIDDEN} per direction), forward + backward, "
         f"{len(batches)} batches of ~{BATCH_S:.0f} s (1-8 s utterances, length-bucketed, "
         f"{100 * (1 - frames / padded_frames):.1f} % padding), {torch.get_num_threads()} threads, "
-        f"torch {torch.__version__}.",
-        "",
-        "| layer | precision | audio-s/s | vs packed fp32 | padding changes the output by |",
-        "|---|---|---|---|---|",
+        f"torch {torch.__version__}."
+    )
+    header = ["layer", "precision", "audio-s/s", "vs packed fp32", "padding changes the output by"]
+    table = [
+        [name, precision, f"{speed:.0f}", f"{speed / base:.2f}×", f"{leak:.1e}"]
+        for name, precision, speed, leak in rows
     ]
-    for name, precision, speed, leak in rows:
-        lines.append(f"| {name} | {precision} | {speed:.0f} | {speed / base:.2f}× | {leak:.1e} |")
-    table = "\n".join(lines)
-    print("\n" + table)
-    write_section(SECTION, table, args.out)
-    print(f"\nwrote {args.out}")
+    publish(SECTION, caption, header, table, args.out)
 
 
 if __name__ == "__main__":

@@ -15,3 +15,14 @@ def write_section(section: str, table: str, path: Path = RESULTS) -> None:
     block = f"{section}\n\n{table}\n"
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block
     path.write_text(text)
+
+
+def publish(section: str, caption: str, header: list[str], rows: list[list[str]], path: Path = RESULTS) -> None:
+    """Print ``caption`` and a Markdown table of ``rows`` under ``header``, and write them as
+    the ``section`` of ``path``."""
+    lines = [caption, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    table = "\n".join(lines)
+    print("\n" + table)
+    write_section(section, table, path)
+    print(f"\nwrote {path}")

@@ -25,7 +25,7 @@ from results import RESULTS, write_section
 
 from asr.audio import load_audio
 from asr.checkpoint import LoadedModel, build, load_model
-from asr.config import ExperimentConfig, FeatureConfig, ModelConfig
+from asr.config import ExperimentConfig, FeatureConfig, ModelConfig, StreamConfig
 from asr.data import read_manifest
 from asr.export import quantize_int8
 from asr.streaming import StreamingRecognizer
@@ -56,7 +56,7 @@ def measure(loaded: LoadedModel, audios: list[np.ndarray]) -> dict[str, float]:
     chunk, compute, audio_s = round(CHUNK_S * 16000), 0.0, 0.0
     latencies, intervals = [], []
     for audio in audios:
-        rec = StreamingRecognizer(loaded, endpoint_silence=ENDPOINT_S)
+        rec = StreamingRecognizer(loaded, config=StreamConfig(endpoint_silence=ENDPOINT_S))
         stream = np.concatenate([audio, np.zeros(round(GAP_S * 16000), np.float32)])
         speech_end = len(audio) / 16000  # the recipe trims utterances to 0.15 s of silence
         last_change, last_text, got_final = 0.0, "", False
@@ -104,7 +104,7 @@ def main() -> None:
     for name, (loaded, count) in models(args.data).items():
         params = count / 1e6
         m = measure(loaded, audios)
-        rec = StreamingRecognizer(loaded, endpoint_silence=0)
+        rec = StreamingRecognizer(loaded, config=StreamConfig(endpoint_silence=0))
         for i in range(0, 10 * 16000, 1600):
             rec.accept(np.random.default_rng(i).standard_normal(1600).astype(np.float32) * 0.1)
         mem = {"per_stream_kb": state_bytes(rec) / 1024}

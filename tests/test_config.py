@@ -4,10 +4,13 @@ from pathlib import Path
 
 import pytest
 
+from asr.cli import build_parser, inference_config
 from asr.config import (
     ConfigError,
     ExperimentConfig,
     FeatureConfig,
+    InferenceConfig,
+    _leaf_fields,
     add_config_arguments,
     config_from_arguments,
     from_dict,
@@ -64,3 +67,55 @@ def test_round_trip_and_derived_values() -> None:
     assert (f.win_length, f.hop_length) == (200, 80)
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.model.hidden_size = 3  # type: ignore[misc]
+
+
+# what each inference command needs besides settings, and the InferenceConfig sections it takes
+COMMANDS = {
+    "decode": (["--model", "m.pt", "--manifest", "dev.jsonl"], ("decoding",)),
+    "tune-lm": (["--model", "m.pt", "--manifest", "dev.jsonl"], ("decoding",)),
+    "transcribe": (["--model", "m.pt", "a.wav"], ("decoding", "segment")),
+    "stream": (["--model", "m.pt"], ("decoding", "segment", "stream")),
+    "serve": (["--model", "m.pt"], ("decoding", "segment", "stream")),
+}
+EXAMPLE = {int: "7", float: "0.375", str: "lm", bool: "true"}
+
+
+def _subparsers() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_setting_is_an_option_and_no_default_is_written_twice(command: str) -> None:
+    argv, sections = COMMANDS[command]
+    parser = _subparsers()[command]
+    actions = {a.dest: a for a in parser._actions}
+    fields = {name for name, _, _ in _leaf_fields(InferenceConfig)}
+    spellings = set()
+    for name, kind, f in _leaf_fields(InferenceConfig):
+        if name.split(".")[0] not in sections:
+            assert name not in actions, name
+            continue
+        spellings |= {name, *(alias.lstrip("-").replace("-", "_") for alias in f.metadata.get("flags", ()))}
+        assert f"--{name}" in actions[name].option_strings and actions[name].default is None, name
+        want = EXAMPLE[kind] == "true" if kind is bool else kind(EXAMPLE[kind])
+        for flag in actions[name].option_strings:  # every spelling reaches the field
+            assert getattr(parser.parse_args([*argv, flag, EXAMPLE[kind]]), name) == want, (name, flag)
+    hand_written = {dest for dest in actions if dest not in fields}
+    assert not spellings & hand_written  # no option of its own (and default of its own) shadows a setting
+    assert inference_config(parser.parse_args(argv)) == InferenceConfig()
+
+
+def test_inference_settings_from_yaml_options_and_tuned(tmp_path: Path) -> None:
+    parser = _subparsers()["transcribe"]
+    (tmp_path / "s.yaml").write_text("decoding: {alpha: 0.9, unk_offset: -4.0}\nsegment: {pad: 0.3}\n")
+    (tmp_path / "tuned.json").write_text('{"alpha": 0.2, "beta": 0.4, "wer": 0.5}')
+    args = parser.parse_args(["--model", "m.pt", "a.wav", "--config", str(tmp_path / "s.yaml"), "--alpha", "1.1"])
+    config = inference_config(args)
+    assert (config.decoding.alpha, config.decoding.unk_offset, config.segment.pad) == (1.1, -4.0, 0.3)
+    assert config.decoding.beta == InferenceConfig().decoding.beta
+    args = parser.parse_args(["--model", "m.pt", "a.wav", "--tuned", str(tmp_path / "tuned.json"), "--beta", "2"])
+    assert (inference_config(args).decoding.alpha, inference_config(args).decoding.beta) == (0.2, 2.0)
+    args = parser.parse_args(["--model", "m.pt", "a.wav", "--segment.max_seconds", "3"])
+    with pytest.raises(ConfigError, match=r"segment\.max_seconds 3\.0 must exceed overlap \+ search"):
+        inference_config(args)

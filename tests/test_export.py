@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
+from torch.ao.nn.quantized import dynamic as qnn
 
 from asr.checkpoint import LoadedModel, build
 from asr.config import ExperimentConfig, FeatureConfig, ModelConfig, from_dict
@@ -41,11 +42,13 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-def tiny_model(bidirectional: bool, normalize: str) -> LoadedModel:
+def tiny_model(bidirectional: bool, normalize: str, cell: str = "lstm") -> LoadedModel:
     torch.manual_seed(0)
     cfg = ExperimentConfig(
         features=FeatureConfig(normalize=normalize),
-        model=ModelConfig(hidden_size=32, num_layers=2, bidirectional=bidirectional, lookahead=2, dropout=0.0),
+        model=ModelConfig(
+            cell=cell, hidden_size=32, num_layers=2, bidirectional=bidirectional, lookahead=2, dropout=0.0
+        ),
     )
     loaded = build(cfg)
     if normalize == "global":
@@ -58,8 +61,8 @@ def tiny_model(bidirectional: bool, normalize: str) -> LoadedModel:
 
 @pytest.fixture(
     scope="module",
-    params=[(True, "utterance"), (False, "global")],
-    ids=["bilstm-utterance-cmvn", "lookahead-global-cmvn"],
+    params=[(True, "utterance"), (False, "global"), (False, "global", "gru")],
+    ids=["bilstm-utterance-cmvn", "lookahead-global-cmvn", "gru-lookahead-global-cmvn"],
 )
 def loaded(request: pytest.FixtureRequest) -> LoadedModel:
     return tiny_model(*request.param)
@@ -118,14 +121,15 @@ def test_onnx_equals_log_probs_of(loaded: LoadedModel, tmp_path: Path) -> None:
         assert_same(got, want, want_lengths)
 
 
-def test_int8_quantizes_lstms_and_linears(loaded: LoadedModel) -> None:
+def test_int8_quantizes_recurrent_and_linear_layers(loaded: LoadedModel) -> None:
     before = {k: v.clone() for k, v in loaded.model.state_dict().items()}
     quantized = quantize_int8(loaded)
     kinds = {type(m) for m in quantized.model.modules()}
-    assert torch.ao.nn.quantized.dynamic.LSTM in kinds and torch.ao.nn.quantized.dynamic.Linear in kinds
-    assert nn.LSTM not in kinds and nn.Linear not in kinds
+    fp32, int8 = {"lstm": (nn.LSTM, qnn.LSTM), "gru": (nn.GRU, qnn.GRU)}[loaded.config.model.cell]
+    assert int8 in kinds and qnn.Linear in kinds
+    assert fp32 not in kinds and nn.Linear not in kinds
     # the original is untouched
-    assert isinstance(loaded.model.lstms[0].forward_lstm, nn.LSTM) and type(loaded.model.head) is nn.Linear
+    assert type(loaded.model.rnns[0].forward_rnn) is fp32 and type(loaded.model.head) is nn.Linear
     assert all(torch.equal(before[k], v) for k, v in loaded.model.state_dict().items())
 
     waveforms, lengths, want, want_lengths = reference(loaded, BATCHES[1])

@@ -127,3 +127,121 @@ def test_checkpoint_errors(tmp_path: Path) -> None:
     torch.save({"state_dict": {}}, tmp_path / "foreign.pt")
     with pytest.raises(CheckpointError, match=r"foreign\.pt: not an asr checkpoint"):
         load_model(tmp_path / "foreign.pt")
+
+
+STREAM_MODELS = [
+    ModelConfig(hidden_size=32, num_layers=2, bidirectional=False, lookahead=3, dropout=0.0),
+    ModelConfig(
+        hidden_size=32, num_layers=2, bidirectional=False, lookahead=0, dropout=0.0, conv_layers=3, output_frames=2
+    ),
+    ModelConfig(cell="gru", hidden_size=32, num_layers=2, bidirectional=False, lookahead=2, dropout=0.0),
+]
+
+
+@pytest.mark.parametrize("cfg", STREAM_MODELS, ids=["lstm-lookahead", "lstm-3conv-2out", "gru-lookahead"])
+def test_step_over_any_chunking_equals_forward(cfg: ModelConfig) -> None:
+    torch.manual_seed(0)
+    model = AcousticModel(FeatureConfig(), cfg, vocab_size=29).eval()
+    feats = torch.randn(157, 80)
+    with torch.no_grad():
+        want = model(feats[None], torch.tensor([157]))[0][0]
+    cuts = torch.randint(0, 12, (60,)).cumsum(0)
+    chunkings = {
+        "1": range(1, 157),
+        "7": range(7, 157, 7),
+        "40": range(40, 157, 40),
+        "ragged": cuts[cuts < 157].tolist(),
+    }
+    for name, ends in chunkings.items():
+        state, got, begin = model.initial_state(), [], 0
+        for end in [*ends, 157]:
+            out, state = model.step(feats[begin:end], state)
+            got.append(out)
+            begin = end
+        got.append(model.step(feats[:0], state, final=True)[0])
+        got = torch.cat(got)
+        assert got.shape == want.shape, name
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=0, msg=name)
+
+
+def test_step_never_changes_the_state_it_is_given() -> None:
+    torch.manual_seed(0)
+    model = AcousticModel(FeatureConfig(), STREAM_MODELS[0], vocab_size=29).eval()
+    feats = torch.randn(90, 80)
+    first, state = model.step(feats[:50], model.initial_state())
+    peek, _ = model.step(feats[:0], state, final=True)  # a partial result, as if the stream ended
+    second, state = model.step(feats[50:], state)
+    rest, _ = model.step(feats[:0], state, final=True)
+    with torch.no_grad():
+        want = model(feats[None], torch.tensor([90]))[0][0]
+    torch.testing.assert_close(torch.cat([first, second, rest]), want, atol=1e-5, rtol=0)
+    assert len(peek) > 0 and len(first) + len(peek) < len(want)
+
+
+def test_bidirectional_model_cannot_stream() -> None:
+    model = AcousticModel(FeatureConfig(), ModelConfig(hidden_size=8, num_layers=1), vocab_size=29)
+    with pytest.raises(ValueError, match="streaming needs a unidirectional model"):
+        model.initial_state()
+
+
+def test_unknown_cell_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"model\.cell 'rnn': lstm or gru"):
+        ModelConfig(cell="rnn")
+
+
+def test_checkpoints_from_before_gru_cells_load() -> None:
+    """Their layers were named ``lstms.N.forward_lstm`` and ``backward_lstm``."""
+    torch.manual_seed(0)
+    model = AcousticModel(FeatureConfig(), ModelConfig(hidden_size=16, num_layers=2), vocab_size=29)
+    old = {k.replace("rnns.", "lstms.").replace("_rnn.", "_lstm."): v for k, v in model.state_dict().items()}
+    assert "lstms.1.backward_lstm.weight_hh_l0" in old
+    again = AcousticModel(FeatureConfig(), ModelConfig(hidden_size=16, num_layers=2), vocab_size=29)
+    again.load_state_dict(old)
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in model.state_dict().items())
+
+
+def _kernel_outputs(model: AcousticModel, kernel: str, feats: torch.Tensor, frames: torch.Tensor) -> tuple:
+    """Log-probs on valid frames and the gradients of a loss over them, with ``kernel``."""
+    for layer in model.rnns:
+        layer.kernel = kernel
+    model.zero_grad()
+    log_probs, lengths = model(feats, frames)
+    valid = (torch.arange(log_probs.shape[1])[None, :] < lengths[:, None]).unsqueeze(-1)
+    out = log_probs * valid
+    (out * torch.linspace(-1, 1, out.shape[-1], dtype=out.dtype)).sum().backward()
+    return out.detach(), {name: p.grad.clone() for name, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_packed_and_padded_kernels_agree_on_a_padded_batch(cell: str) -> None:
+    """The packed kernel (cuDNN's on a GPU) runs here on CPU: same parameters, outputs, gradients."""
+    torch.manual_seed(0)
+    model = AcousticModel(FeatureConfig(), ModelConfig(cell=cell, hidden_size=24, num_layers=2, dropout=0.0), 29)
+    model = model.double()  # float64: what differs is the kernels, not fp32 summation order
+    feats, frames = torch.randn(3, 90, 80, dtype=torch.float64), torch.tensor([90, 61, 17])
+    names = [name for name, _ in model.named_parameters()]
+    padded, padded_grads = _kernel_outputs(model, "padded", feats, frames)
+    packed, packed_grads = _kernel_outputs(model, "packed", feats, frames)
+    assert [name for name, _ in model.named_parameters()] == names  # the kernel is not in the names
+    assert "rnns.0.backward_rnn.weight_ih_l0" in names and not any("reverse" in n for n in names)
+    torch.testing.assert_close(packed, padded, atol=1e-5, rtol=0)
+    for name in names:
+        torch.testing.assert_close(packed_grads[name], padded_grads[name], atol=1e-5, rtol=0, msg=name)
+
+
+@pytest.mark.gpu
+def test_cuda_runs_the_packed_kernel_and_agrees_with_the_cpu() -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    torch.manual_seed(0)
+    model = AcousticModel(FeatureConfig(), ModelConfig(hidden_size=64, num_layers=3, dropout=0.0), 29).eval()
+    feats, frames = torch.randn(4, 120, 80), torch.tensor([120, 97, 50, 8])
+    tf32, torch.backends.cudnn.allow_tf32 = torch.backends.cudnn.allow_tf32, False  # full fp32 in cuDNN
+    try:
+        with torch.no_grad():
+            want, lengths = model(feats, frames)
+            got, _ = model.cuda()(feats.cuda(), frames.cuda())
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
+    valid = (torch.arange(want.shape[1])[None, :] < lengths[:, None]).unsqueeze(-1)
+    torch.testing.assert_close(got.cpu() * valid, want * valid, atol=1e-4, rtol=0)

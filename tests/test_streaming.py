@@ -16,9 +16,10 @@ import soundfile as sf
 import torch
 
 from asr.checkpoint import build, load_model
-from asr.config import ExperimentConfig, FeatureConfig, ModelConfig
+from asr.config import ExperimentConfig, FeatureConfig, ModelConfig, StreamConfig
 from asr.decoding import greedy_hypothesis
-from asr.streaming import _ONEDNN_OFF, StreamingRecognizer
+from asr.model import _ONEDNN_OFF
+from asr.streaming import StreamingRecognizer
 from asr.transcribe import log_probs_of
 from tests.test_transcribe import TEXTS, clips, concatenate
 
@@ -46,12 +47,11 @@ def test_chunked_log_probs_equal_offline(model: ModelConfig) -> None:
     audio = concatenate(clips(), gap=0.3)
     want = offline(loaded, audio)
     for chunk in CHUNKS:
-        rec = StreamingRecognizer(loaded, endpoint_silence=0)
+        rec = StreamingRecognizer(loaded, config=StreamConfig(endpoint_silence=0))
         for i in range(0, len(audio), chunk):
             rec.accept(audio[i : i + chunk])
-        tail, state = rec._advance(end=True)
-        rec._commit(tail, state)
-        got = torch.cat(rec.log_probs)
+        rec._flush()
+        got = rec._all()
         assert got.shape == want.shape, chunk
         torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
 
@@ -65,7 +65,7 @@ def test_greedy_streaming_equals_offline_word_for_word(streaming_checkpoint: Pat
         if n < 4:
             assert want.text == TEXTS[n]
         for chunk in CHUNKS:
-            rec = StreamingRecognizer(loaded, endpoint_silence=0)
+            rec = StreamingRecognizer(loaded, config=StreamConfig(endpoint_silence=0))
             for i in range(0, len(audio), chunk):
                 rec.accept(audio[i : i + chunk])
             got = rec.finalize()
@@ -76,13 +76,14 @@ def test_greedy_streaming_equals_offline_word_for_word(streaming_checkpoint: Pat
 def test_partial_includes_all_audio_fed(streaming_checkpoint: Path) -> None:
     loaded = load_model(streaming_checkpoint)
     first, second = clips()[0], clips()[1]
-    rec = StreamingRecognizer(loaded, endpoint_silence=0)
+    rec = StreamingRecognizer(loaded, config=StreamConfig(endpoint_silence=0))
     partials = []
     for i in range(0, len(first), 800):
         rec.accept(first[i : i + 800])
         partials.append(rec.partial())
-        tail, _ = rec._advance(end=True)  # the best path of every row so far, decoded whole
-        assert partials[-1] == greedy_hypothesis(rec._all(tail), loaded.vocab, loaded.config.seconds_per_frame).text
+        tail, _ = rec.model.step(rec._no_frames, rec.state, final=True)  # every row so far, decoded whole
+        whole = torch.cat([rec._all(), tail])
+        assert partials[-1] == greedy_hypothesis(whole, loaded.vocab, loaded.config.seconds_per_frame).text
     assert partials[-1] == "hello world"  # the last word too, before any finalize
     assert partials[0] != partials[-1]
     assert rec.finalize().text == "hello world"
@@ -96,7 +97,7 @@ def test_partial_includes_all_audio_fed(streaming_checkpoint: Path) -> None:
 def test_endpointing_splits_utterances_with_absolute_times(streaming_checkpoint: Path) -> None:
     loaded = load_model(streaming_checkpoint)
     audio = concatenate(clips()[:3], gap=1.5)
-    rec = StreamingRecognizer(loaded, endpoint_silence=0.6)
+    rec = StreamingRecognizer(loaded, config=StreamConfig(endpoint_silence=0.6))
     finals = [r for i in range(0, len(audio), 1600) for r in rec.accept(audio[i : i + 1600])]
     finals.append(rec.finalize())
     texts = [f.text for f in finals if f.text]
@@ -188,7 +189,7 @@ def test_beam_search_streams_through_the_incremental_decoder(streaming_checkpoin
     decoder = BeamSearchDecoder(loaded.vocab, DecodingConfig(beam_size=8, alpha=0.3, beta=1.0, lexicon="free"), lm,
                                 seconds_per_frame=loaded.config.seconds_per_frame)  # fmt: skip
     audio = concatenate([clips()[2], clips()[1]], gap=1.2)
-    rec = StreamingRecognizer(loaded, decoder, endpoint_silence=0.6)
+    rec = StreamingRecognizer(loaded, decoder, StreamConfig(endpoint_silence=0.6))
     finals, partials = [], []
     for i in range(0, len(audio), 1600):
         finals += rec.accept(audio[i : i + 1600])
@@ -207,3 +208,38 @@ def test_onednn_stays_off_until_the_last_stream_leaves() -> None:
     assert not torch.backends.mkldnn.enabled  # the first leaving must not turn it back on
     _ONEDNN_OFF.__exit__(None, None, None)
     assert torch.backends.mkldnn.enabled
+
+
+@pytest.fixture(scope="module")
+def gru_checkpoint(tmp_path_factory: pytest.TempPathFactory, fixtures_manifest: Path) -> Path:
+    """A unidirectional GRU (``--model.cell gru``) memorizing the four clips."""
+    from dataclasses import replace
+
+    from asr.train import train
+    from tests.conftest import tiny_config
+
+    cfg = tiny_config(tmp_path_factory.mktemp("gru"), fixtures_manifest, epochs=100)
+    return train(
+        replace(
+            cfg,
+            features=replace(cfg.features, normalize="global"),
+            model=replace(cfg.model, cell="gru", bidirectional=False, lookahead=6),
+        )
+    )
+
+
+def test_gru_learns_the_clips(gru_checkpoint: Path) -> None:
+    loaded = load_model(gru_checkpoint)
+    assert loaded.config.model.cell == "gru" and type(loaded.model.rnns[0].forward_rnn) is torch.nn.GRU
+    spf = loaded.config.seconds_per_frame
+    assert [greedy_hypothesis(offline(loaded, audio), loaded.vocab, spf).text for audio in clips()] == TEXTS
+
+
+def test_gru_streams_as_it_decodes_offline(gru_checkpoint: Path) -> None:
+    loaded = load_model(gru_checkpoint)
+    for n, audio in enumerate(clips()):
+        for chunk in (160, 1600):
+            rec = StreamingRecognizer(loaded, config=StreamConfig(endpoint_silence=0))
+            for i in range(0, len(audio), chunk):
+                rec.accept(audio[i : i + chunk])
+            assert rec.finalize().text == TEXTS[n], (n, chunk)
