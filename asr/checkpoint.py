@@ -79,13 +79,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state(state["cuda"])
 
 
-def save_checkpoint(
-    path: str | Path, config: ExperimentConfig, model: torch.nn.Module, features: FeaturePipeline, **extra: Any
-) -> None:
-    """Write atomically (temp file, then ``os.replace``): a crash never leaves a half file."""
-    _write_atomic(_state(config, model, features, **extra), Path(path))
-
-
 def save_training_checkpoint(
     out_dir: str | Path,
     step: int,

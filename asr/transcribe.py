@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from asr.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioError, AudioStream, load_audio, resample, to_mono_float
+from asr.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioError, AudioStream, resample, to_mono_float
 from asr.checkpoint import LoadedModel
 from asr.checkpoint import load_model as load_checkpoint
 from asr.config import DecodingConfig, SegmentConfig
@@ -244,21 +244,6 @@ def load_model(
 
 
 # ----------------------------------------------------------------------------- manifests
-
-
-def transcribe_arrays(
-    loaded: LoadedModel, audios: Sequence[np.ndarray], decoder: BeamSearchDecoder | None = None
-) -> list[str]:
-    """Transcripts of whole 16 kHz mono float arrays ``(samples,)`` (no segmentation), one batch."""
-    return decode_posteriors(loaded, posteriors_of(loaded, audios), decoder, 1)
-
-
-def transcribe_files(
-    loaded: LoadedModel, paths: Sequence[str | Path], decoder: BeamSearchDecoder | None = None
-) -> list[str]:
-    """One transcript per (short) file, unsegmented; raises :class:`AudioError` naming a bad file."""
-    rate = loaded.config.features.sample_rate
-    return [transcribe_arrays(loaded, [load_audio(p, rate)], decoder)[0] for p in paths]
 
 
 def decode_posteriors(

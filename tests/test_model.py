@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from asr.checkpoint import CheckpointError, build, load_model, save_checkpoint
+from asr.checkpoint import CheckpointError, build, load_model, save_training_checkpoint
 from asr.config import ExperimentConfig, FeatureConfig, ModelConfig
 from asr.model import AcousticModel, output_lengths
 
@@ -102,8 +102,8 @@ def test_checkpoint_round_trip_rebuilds_identical_model(tmp_path: Path) -> None:
     )
     loaded = build(cfg)
     loaded.features.mean.fill_(1.5)
-    save_checkpoint(tmp_path / "m.pt", cfg, loaded.model, loaded.features)
-    again = load_model(tmp_path / "m.pt")
+    path = save_training_checkpoint(tmp_path, 1, cfg, loaded.model, loaded.features, keep_last=0)
+    again = load_model(path)
     assert again.config == cfg and again.vocab.symbols == loaded.vocab.symbols
     assert again.features.mean[0] == 1.5
     waves = torch.randn(2, 8000)
@@ -111,7 +111,7 @@ def test_checkpoint_round_trip_rebuilds_identical_model(tmp_path: Path) -> None:
     loaded.model.eval()
     feats, frames = loaded.features(waves, lengths)
     torch.testing.assert_close(again.model(*again.features(waves, lengths))[0], loaded.model(feats, frames)[0])
-    assert not (tmp_path / ".m.pt.tmp").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt", path.name]  # no temp file left
 
 
 def test_checkpoint_errors(tmp_path: Path) -> None:
@@ -119,8 +119,7 @@ def test_checkpoint_errors(tmp_path: Path) -> None:
         load_model(tmp_path / "nope.pt")
     cfg = ExperimentConfig(model=ModelConfig(hidden_size=8, num_layers=1))
     loaded = build(cfg)
-    save_checkpoint(tmp_path / "ok.pt", cfg, loaded.model, loaded.features)
-    data = (tmp_path / "ok.pt").read_bytes()
+    data = save_training_checkpoint(tmp_path, 1, cfg, loaded.model, loaded.features, keep_last=0).read_bytes()
     (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match=r"cut\.pt: not a readable checkpoint"):
         load_model(tmp_path / "cut.pt")
