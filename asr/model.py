@@ -194,6 +194,14 @@ class StreamState:
     recurrent: tuple[Any, ...]
     pending: torch.Tensor
 
+    @property
+    def nbytes(self) -> int:
+        """Memory the state holds: its buffers and every layer's recurrent tensors."""
+        tensors = [self.feats, self.pending]
+        for carried in self.recurrent:
+            tensors += [carried] if isinstance(carried, torch.Tensor) else list(carried or ())
+        return sum(t.numel() * t.element_size() for t in tensors)
+
 
 class AcousticModel(nn.Module):
     """DeepSpeech2-style CTC model. ``forward(feats, lengths)`` → ``(log_probs, out_lengths)``.

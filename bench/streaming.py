@@ -84,11 +84,12 @@ def measure(loaded: LoadedModel, audios: list[np.ndarray]) -> dict[str, float]:
 
 
 def state_bytes(rec: StreamingRecognizer) -> int:
-    """Bytes a recognizer holds for its stream: sample and feature buffers, LSTM states,
-    lookahead frames, the utterance's log-probs (for word times) and the VAD remainder."""
-    tensors = [rec.feats, rec.pending, *rec.log_probs, *(t for s in rec.states if s is not None for t in s)]
+    """Bytes a recognizer holds for its stream: the model's stream state (feature window,
+    recurrent states, lookahead frames), the utterance's log-probs (for word times), the
+    sample buffers and the VAD remainder."""
+    log_probs = sum(t.numel() * t.element_size() for t in rec.log_probs)
     arrays = [rec.samples, rec.preroll, rec.vad_rest]
-    return sum(t.numel() * t.element_size() for t in tensors) + sum(a.nbytes for a in arrays)
+    return rec.state.nbytes + log_probs + sum(a.nbytes for a in arrays)
 
 
 def main() -> None:

@@ -170,6 +170,8 @@ def test_step_never_changes_the_state_it_is_given() -> None:
     first, state = model.step(feats[:50], model.initial_state())
     peek, _ = model.step(feats[:0], state, final=True)  # a partial result, as if the stream ended
     second, state = model.step(feats[50:], state)
+    buffers = (state.feats.numel() + state.pending.numel()) * 4
+    assert state.nbytes == buffers + 2 * 2 * 32 * 4  # and (h, c) of 32 floats in each of 2 layers
     rest, _ = model.step(feats[:0], state, final=True)
     with torch.no_grad():
         want = model(feats[None], torch.tensor([90]))[0][0]
