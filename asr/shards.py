@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from asr.audio import AudioError, decode_audio
+from asr.config import ConfigError
 from asr.data import AudioDataset, DurationBatching, ManifestError, Utterance, bucket, read_manifest
 from asr.files import write_text
 
@@ -138,8 +139,9 @@ class ShardDataset(AudioDataset):
     ) -> ShardBatchSampler:
         """Batches read shard by shard through a shuffle buffer of ``buffer`` utterances
         (mixing weights do not apply: a shard directory is one part)."""
-        if weights is not None and set(weights) != {1.0}:
-            raise ValueError("shard directories are read in shard order: no mixing weights")
+        if weights is not None and set(weights) != {1.0}:  # train.mix_weights
+            where = self.sharded[0].utt.audio.parent if self.sharded else "shards"
+            raise ConfigError(f"{where}: a shard directory is one part read in shard order: no mixing weights")
         durations = [s.utt.duration for s in self.sharded]
         numbers = {name: i for i, name in enumerate(sorted({s.utt.audio.name for s in self.sharded}))}
         shard_of = [numbers[s.utt.audio.name] for s in self.sharded]

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from asr.audio import AudioError, load_audio
-from asr.data import DistributedBatchSampler, ManifestError, read_manifest
+from asr.config import ConfigError
+from asr.data import DistributedBatchSampler, ManifestError, read_manifest, training_dataset
 from asr.shards import ShardBatchSampler, ShardDataset, read_shard_index, write_shards
 from asr.text import Vocabulary
 
@@ -92,3 +93,13 @@ def test_cli_shards_then_train_two_processes_from_them(tmp_path: Path, fixtures_
     log = (tmp_path / "exp" / "train.log").read_text()
     assert f"{tmp_path / 'shards'}: 4 utterances" in log
     assert "done: 2 epochs, 4 steps" in log  # each rank: 2 shards of one utterance, 1.3 s batches
+
+
+def test_training_dataset_of_a_shard_directory(shard_dir: Path, fixtures_manifest: Path) -> None:
+    durations = [u.duration for u in read_manifest(fixtures_manifest)]
+    dataset, weights = training_dataset(str(shard_dir), Vocabulary(), max_duration=sorted(durations)[-2])
+    assert isinstance(dataset, ShardDataset) and len(dataset) == 3 and weights == [1.0] * 3  # the longest dropped
+    plan = dataset.batch_plan(8.0, shuffle=False, seed=0)
+    assert isinstance(plan, ShardBatchSampler) and sorted(i for b in plan.batches_for(0, 1) for i in b) == [0, 1, 2]
+    with pytest.raises(ConfigError, match="a shard directory is one part read in shard order: no mixing weights"):
+        dataset.batch_plan(8.0, shuffle=True, seed=0, weights=[2.0] * 3)
