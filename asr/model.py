@@ -143,8 +143,9 @@ class RecurrentLayer(nn.Module):
         self.backward_rnn = rnn(input_size, hidden_size, batch_first=True) if bidirectional else None
         # the packed kernel's module: its parameters are this layer's, swapped in per call
         # (a list, so that it is not a submodule: no parameters, state or device of its own)
-        both = rnn(input_size, hidden_size, batch_first=True, bidirectional=True, device="meta")
-        self._both = [both] if bidirectional else []
+        self._both = []
+        if bidirectional:
+            self._both.append(rnn(input_size, hidden_size, batch_first=True, bidirectional=True, device="meta"))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         if self.backward_rnn is None:
