@@ -65,6 +65,14 @@ def add_inference_arguments(p: argparse.ArgumentParser, sections: tuple[str, ...
     g.add_argument("--lm", type=Path, help="word n-gram LM: an LM directory, .arpa or .bin (arpa:FILE: read in Python)")
     g.add_argument("--tuned", type=Path, help="JSON written by 'asr tune-lm': take alpha and beta from it")
     g.add_argument("--hotwords", nargs="+", default=[], metavar="PHRASE[:WEIGHT]", help="words to boost")
+    g.add_argument(
+        "--extra-text",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="sentences or phrases (one per line) mixed into the LM at load time; their new words join the lexicon",
+    )
     add_config_arguments(p.add_argument_group("settings (also from --config YAML)"), InferenceConfig, sections)
 
 
@@ -101,14 +109,17 @@ def decoder_from_arguments(
     args: argparse.Namespace, loaded: LoadedModel, config: InferenceConfig, force: bool = False
 ) -> BeamSearchDecoder | None:
     """A :class:`~asr.decoding.BeamSearchDecoder` for the options, or None for greedy decoding
-    (no ``--lm``, no hotwords, no beam size given, one best)."""
+    (no ``--lm``, hotwords or ``--extra-text``, no beam size given, one best)."""
     from asr.decoding import BeamSearchDecoder
-    from asr.lm import open_lm
+    from asr.lm import open_lm, read_sentences, with_extra_text
 
     beam = "decoding.beam_size" in given_fields(InferenceConfig, args)
-    if not (force or args.lm or args.hotwords or beam or config.decoding.n_best > 1):
+    if not (force or args.lm or args.hotwords or args.extra_text or beam or config.decoding.n_best > 1):
         return None
     lm = open_lm(args.lm) if args.lm else None
+    if args.extra_text:
+        d = config.decoding
+        lm = with_extra_text(lm, read_sentences(args.extra_text), d.extra_weight, d.extra_order)
     hotwords = _hotwords(args.hotwords, config.decoding.hotword_weight)
     return BeamSearchDecoder(loaded.vocab, config.decoding, lm, hotwords, loaded.config.seconds_per_frame)
 

@@ -207,10 +207,18 @@ class DecodingConfig:
         default=3.0, metadata=_option("--hotword-weight", help="weight of hotwords given without one")
     )
     workers: int = field(default=1, metadata=_option("--decode-workers", help="beam-search processes"))
+    extra_weight: float = field(
+        default=0.3, metadata=_option("--extra-weight", help="weight of the --extra-text n-gram against the LM")
+    )
+    extra_order: int = 3  # n-gram order of the --extra-text model
 
     def __post_init__(self) -> None:
         if self.beam_size < 1 or self.n_best < 1:
             raise ConfigError(f"decoding.beam_size {self.beam_size} and n_best {self.n_best} must be at least 1")
+        if not 0.0 < self.extra_weight < 1.0 or self.extra_order < 2:
+            raise ConfigError(
+                f"decoding.extra_weight {self.extra_weight:g} must be in (0, 1) and extra_order {self.extra_order} >= 2"
+            )
 
 
 @dataclass(frozen=True)

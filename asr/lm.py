@@ -243,6 +243,76 @@ class ArpaLM:
         return [*out, (self.finish(state), False)]
 
 
+class InterpolatedLM:
+    """:class:`LanguageModel` mixing a ``base`` model with a small ``extra`` one (the user's
+    sentences or phrases, :func:`with_extra_text`) at ``weight`` (0 < weight < 1)::
+
+        P(w | h) = (1 - weight) P_base(w | h) + weight Q(w | h)
+
+    where ``Q`` is the extra model for its own words and ``</s>``, and for any other word
+    spreads the extra model's ``<unk>`` mass by the base model
+    (``Q(w | h) = P_extra(<unk> | h) P_base(w | h)``), so the mixture stays a distribution
+    and words the extra text never saw are not boosted. Words only the extra text has get
+    most of their probability from it. States are ``(base state, extra state)`` pairs."""
+
+    def __init__(self, base: LanguageModel, extra: ArpaLM, weight: float) -> None:
+        if not 0.0 < weight < 1.0:
+            raise LMError(f"extra-text weight {weight:g} must be between 0 and 1 (exclusive)")
+        self.base, self.extra, self.weight = base, extra, weight
+        self.path = base.path
+        self.order = max(base.order, extra.order)
+        self._extra_words = frozenset(extra.vocabulary())
+        self._ln_keep, self._ln_weight = math.log1p(-weight), math.log(weight)
+
+    def begin(self) -> tuple[Any, tuple[str, ...]]:
+        return self.base.begin(), self.extra.begin()
+
+    def _mix(self, base_ln: float, extra_ln: float, known: bool) -> float:
+        if known:
+            return _logaddexp(self._ln_keep + base_ln, self._ln_weight + extra_ln)
+        return base_ln + _logaddexp(self._ln_keep, self._ln_weight + extra_ln)  # extra_ln: its <unk>
+
+    def score(self, state: tuple[Any, tuple[str, ...]], word: str) -> tuple[float, tuple[Any, tuple[str, ...]]]:
+        base_ln, base_next = self.base.score(state[0], word)
+        extra_ln, extra_next = self.extra.score(state[1], word)
+        return self._mix(base_ln, extra_ln, word in self._extra_words), (base_next, extra_next)
+
+    def finish(self, state: tuple[Any, tuple[str, ...]]) -> float:
+        return self._mix(self.base.finish(state[0]), self.extra.finish(state[1]), True)
+
+    def vocabulary(self) -> list[str]:
+        """The base model's words, then the extra text's new ones."""
+        return list(dict.fromkeys([*self.base.vocabulary(), *self.extra.vocabulary()]))
+
+    def sentence_scores(self, sentence: str) -> list[tuple[float, bool]]:
+        """OOV: a word neither model knows."""
+        base_oov = [oov for _, oov in self.base.sentence_scores(sentence)]
+        state, out = self.begin(), []
+        for word, oov in zip(sentence.split(), base_oov, strict=False):  # base_oov ends with </s>
+            ln_p, state = self.score(state, word)
+            out.append((ln_p, oov and word not in self._extra_words))
+        return [*out, (self.finish(state), False)]
+
+
+def _logaddexp(a: float, b: float) -> float:
+    high = max(a, b)
+    return high + math.log(math.exp(a - high) + math.exp(b - high))
+
+
+def with_extra_text(
+    base: LanguageModel | None, sentences: Sequence[str], weight: float = 0.3, order: int = 3
+) -> LanguageModel:
+    """``base`` interpolated (:class:`InterpolatedLM`) with an ``order``-gram built by lmplz
+    from normalized ``sentences`` (a few lines to a few thousand: it is read into Python); the
+    extra model alone when there is no ``base``. Nothing of ``base`` is rebuilt."""
+    if not sentences:
+        raise LMError("no extra text: the extra-text files hold no sentences")
+    with tempfile.TemporaryDirectory() as tmp:
+        extra = ArpaLM(build_lm(sentences, tmp, order=order, memory="64M") / "lm.arpa")
+    extra.path = Path("<extra text>")
+    return extra if base is None else InterpolatedLM(base, extra, weight)
+
+
 @dataclass(frozen=True)
 class Perplexity:
     """Result of :func:`evaluate`: perplexity over words and ``</s>`` (OOVs included, as

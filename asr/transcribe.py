@@ -222,23 +222,30 @@ def load_model(
     segment: SegmentConfig | None = None,
     batch_size: int = 8,
     int8: bool = False,
+    extra_text: Sequence[str] = (),
 ) -> Transcriber:
     """A :class:`Transcriber` for the checkpoint at ``path``: greedy decoding, or beam search
-    when ``lm``, ``decoding`` or ``hotwords`` are given (``decoding`` defaults to
-    :class:`~asr.config.DecodingConfig`). ``int8``: dynamically quantized LSTMs and linear
-    layers (CPU). Raises :class:`~asr.checkpoint.CheckpointError` for a bad checkpoint."""
+    when ``lm``, ``decoding``, ``hotwords`` or ``extra_text`` are given (``decoding`` defaults
+    to :class:`~asr.config.DecodingConfig`). ``extra_text``: sentences or phrases mixed into
+    the LM at load time (:func:`asr.lm.with_extra_text`, at ``decoding.extra_weight``); their
+    new words join the lexicon. ``int8``: dynamically quantized LSTMs and linear layers (CPU).
+    Raises :class:`~asr.checkpoint.CheckpointError` for a bad checkpoint."""
     loaded = load_checkpoint(path, device)
     if int8:
         from asr.export import quantize_int8
 
         loaded = quantize_int8(loaded)
     decoder = None
-    if lm is not None or decoding is not None or hotwords:
-        from asr.lm import open_lm
+    if lm is not None or decoding is not None or hotwords or extra_text:
+        from asr.lm import open_lm, with_extra_text
+        from asr.text import normalize
 
-        decoder = BeamSearchDecoder(
-            loaded.vocab, decoding, open_lm(lm) if lm is not None else None, hotwords, loaded.config.seconds_per_frame
-        )
+        language_model = open_lm(lm) if lm is not None else None
+        if extra_text:
+            d = decoding or DecodingConfig()
+            sentences = [t for t in map(normalize, extra_text) if t]
+            language_model = with_extra_text(language_model, sentences, d.extra_weight, d.extra_order)
+        decoder = BeamSearchDecoder(loaded.vocab, decoding, language_model, hotwords, loaded.config.seconds_per_frame)
     settings = {"model": str(path), "device": device, "int8": int8}
     return Transcriber(loaded, decoder, segment, batch_size, settings)
 
