@@ -332,16 +332,31 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from asr.serve import Server, run_server
+    from asr.decoding import BeamSearchDecoder
+    from asr.lm import with_extra_text
+    from asr.serve import ConnectionOptions, Server, run_server
     from asr.streaming import StreamingRecognizer
+    from asr.text import normalize
 
     torch.set_num_threads(1)
     config = inference_config(args)
     loaded = _load(args.model, "cpu", args.int8)
     decoder = decoder_from_arguments(args, loaded, config)
+    d = config.decoding
 
-    def make() -> StreamingRecognizer:
-        return StreamingRecognizer(loaded, decoder, config.stream, config.segment)
+    def make(options: ConnectionOptions | None = None) -> StreamingRecognizer:
+        """The server's decoder, or one for this connection's hotwords and extra text (the
+        base LM shared, not reopened)."""
+        if options is None or not (options.hotwords or options.extra_text):
+            return StreamingRecognizer(loaded, decoder, config.stream, config.segment)
+        lm = decoder.lm if decoder is not None else None
+        sentences = [t for t in map(normalize, options.extra_text) if t]
+        if options.extra_text:
+            lm = with_extra_text(lm, sentences, d.extra_weight, d.extra_order)
+        hotwords = list(decoder.hotwords if decoder is not None else [])
+        hotwords += [(p, d.hotword_weight if w is None else w) for p, w in options.hotwords]
+        own = BeamSearchDecoder(loaded.vocab, d, lm, hotwords, loaded.config.seconds_per_frame)
+        return StreamingRecognizer(loaded, own, config.stream, config.segment)
 
     try:
         make()

@@ -1,7 +1,11 @@
 """``asr serve``: a web page that streams the microphone to a :class:`StreamingRecognizer`.
 
 ``GET /`` is the page (``asr/web/``: getUserMedia → AudioWorklet → 16 kHz mono int16 PCM);
-``/ws`` is the WebSocket. Protocol, client → server: binary messages of little-endian int16
+``/ws`` is the WebSocket. Protocol, client → server: optionally first a text message
+``{"type": "config", "hotwords": ["phrase" or ["phrase", weight], ...], "extra_text": ["a
+sentence", ...]}`` (this connection's hotwords, and sentences mixed into the LM as
+``--extra-text`` does; answered ``{"type": "ready", "lm", "hotwords", "words"}``: the LM in
+use, the hotword count and the lexicon's size), then binary messages of little-endian int16
 samples at 16 kHz (at most ``max_message`` bytes each), and the text message
 ``{"type": "end"}`` to close the utterance; server → client: JSON text messages
 ``{"type": "partial", "text"}`` after each audio message and
@@ -10,7 +14,8 @@ at each endpoint and after ``end``.
 
 Each connection has its own recognizer; recognition runs in a thread pool (torch releases
 the GIL). Violations close the socket with a code: a binary message of odd length or an
-unknown text message 1003 (unsupported data), an oversized one 1009 (too big); when
+unknown text message or a bad config 1003 (unsupported data, with the reason), an oversized
+one 1009 (too big); when
 ``max_streams`` are open a new one is refused with 1013 (try again later).
 """
 
@@ -21,12 +26,14 @@ import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from asr.lm import LMError
 from asr.streaming import StreamingRecognizer, StreamResult
 
 WEB = Path(__file__).with_name("web")
@@ -39,12 +46,41 @@ def _final(result: StreamResult) -> str:
     return json.dumps({"type": "final", "text": result.text, **span, "words": words})
 
 
+@dataclass(frozen=True)
+class ConnectionOptions:
+    """What a connection's ``config`` message asks for: ``hotwords`` as ``(phrase, weight or
+    None for the default)`` and ``extra_text`` sentences."""
+
+    hotwords: tuple[tuple[str, float | None], ...] = ()
+    extra_text: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, message: dict[str, Any]) -> ConnectionOptions:
+        """Raises ValueError naming the field that is not what the protocol says."""
+        unknown = set(message) - {"type", "hotwords", "extra_text"}
+        if unknown:
+            raise ValueError(f"config: unknown fields {sorted(unknown)}")
+        hotwords, extra = message.get("hotwords", []), message.get("extra_text", [])
+        if not isinstance(hotwords, list) or not isinstance(extra, list) or not all(isinstance(t, str) for t in extra):
+            raise ValueError("config: hotwords and extra_text must be lists (extra_text of strings)")
+        parsed: list[tuple[str, float | None]] = []
+        for h in hotwords:
+            if isinstance(h, str):
+                parsed.append((h, None))
+            elif isinstance(h, list) and len(h) == 2 and isinstance(h[0], str) and isinstance(h[1], (int, float)):
+                parsed.append((h[0], float(h[1])))
+            else:
+                raise ValueError(f"config: hotword {h!r} is neither a phrase nor [phrase, weight]")
+        return cls(tuple(parsed), tuple(extra))
+
+
 class Server:
-    """The app's state: a recognizer factory, limits, and the streams open now."""
+    """The app's state: a recognizer factory (given each connection's options), limits, and
+    the streams open now."""
 
     def __init__(
         self,
-        make_recognizer: Callable[[], StreamingRecognizer],
+        make_recognizer: Callable[[ConnectionOptions], StreamingRecognizer],
         max_streams: int = 16,
         max_message: int = 64000,
         workers: int = 2,
@@ -82,12 +118,24 @@ class Server:
 
     async def _serve(self, ws: web.WebSocketResponse) -> None:
         loop = asyncio.get_running_loop()
-        recognizer = await loop.run_in_executor(self.pool, self.make_recognizer)
+        recognizer: StreamingRecognizer | None = None
 
         async def run(fn: Callable[..., Any], *args: Any) -> Any:
             return await loop.run_in_executor(self.pool, fn, *args)
 
         async for msg in ws:
+            if recognizer is None:
+                config = _message(msg) if msg.type == WSMsgType.TEXT else None
+                if config is None or config.get("type") != "config":
+                    recognizer = await run(self.make_recognizer, ConnectionOptions())
+                else:
+                    try:
+                        recognizer = await run(self.make_recognizer, ConnectionOptions.parse(config))
+                    except (ValueError, LMError) as e:  # ConfigError is a ValueError
+                        await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=str(e)[:120].encode())
+                        return
+                    await ws.send_str(json.dumps({"type": "ready", **_describe(recognizer)}))
+                    continue
             if msg.type == WSMsgType.BINARY:
                 data: bytes = msg.data
                 if len(data) > self.max_message:
@@ -102,17 +150,30 @@ class Server:
                     await ws.send_str(_final(result))
                 await ws.send_str(json.dumps({"type": "partial", "text": partial}))
             elif msg.type == WSMsgType.TEXT:
-                try:
-                    kind = json.loads(msg.data).get("type")
-                except (ValueError, AttributeError):
-                    kind = None
-                if kind != "end":
+                if (_message(msg) or {}).get("type") != "end":
                     await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b'text messages: {"type": "end"}')
                     return
                 await ws.send_str(_final(await run(recognizer.finalize)))
             elif msg.type == WSMsgType.ERROR:
                 log.warning("websocket error: %s", ws.exception())
                 return
+
+
+def _message(msg: Any) -> dict[str, Any] | None:
+    """A text message's JSON object, or None."""
+    try:
+        data = json.loads(msg.data)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _describe(recognizer: StreamingRecognizer) -> dict[str, Any]:
+    decoder = recognizer.decoder
+    if decoder is None:
+        return {"lm": None, "hotwords": 0, "words": 0}
+    lm = str(decoder.lm.path) if decoder.lm is not None else None
+    return {"lm": lm, "hotwords": len(decoder.hotwords), "words": len(decoder.words or [])}
 
 
 def _accept(recognizer: StreamingRecognizer, samples: np.ndarray) -> tuple[list[StreamResult], str]:

@@ -118,3 +118,47 @@ def test_stream_cap_and_page(streaming_checkpoint: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_per_connection_hotwords_and_extra_text(server: str) -> None:
+    """A first ``config`` message gives this connection its own decoder: here, with no LM on
+    the server, the extra text's n-gram becomes the LM and its words the lexicon."""
+
+    async def configured(session: aiohttp.ClientSession, config: dict) -> tuple[dict, list[str]]:
+        async with session.ws_connect(server + "/ws") as ws:
+            await ws.send_str(json.dumps({"type": "config", **config}))
+            ready = json.loads((await ws.receive()).data)
+            audio = np.concatenate([clips()[0], np.zeros(16000, np.float32), clips()[1]])
+            finals = []
+            for i in range(0, len(audio), 3200):
+                await ws.send_bytes(pcm16(audio[i : i + 3200]))
+                while (msg := json.loads((await ws.receive()).data))["type"] == "final":
+                    finals.append(msg["text"])
+            await ws.send_str(json.dumps({"type": "end"}))
+            finals.append(json.loads((await ws.receive()).data)["text"])
+        return ready, [f for f in finals if f]
+
+    async def refused(session: aiohttp.ClientSession, config: dict) -> tuple[int | None, str]:
+        async with session.ws_connect(server + "/ws") as ws:
+            await ws.send_str(json.dumps({"type": "config", **config}))
+            msg = await ws.receive()
+            return ws.close_code, msg.extra
+
+    async def main() -> tuple:
+        async with aiohttp.ClientSession() as session:
+            good = await configured(
+                session,
+                {"hotwords": ["open the door", ["hello", 2.0]], "extra_text": ["Hello world.", "open the door"]},
+            )
+            bad = [
+                await refused(session, c)
+                for c in ({"hotwords": "hello"}, {"hotwords": [["hello", "x"]]}, {"colour": 1}, {"extra_text": ["!!"]})
+            ]
+            return good, bad
+
+    (ready, finals), bad = asyncio.run(main())
+    assert ready == {"type": "ready", "lm": "<extra text>", "hotwords": 2, "words": 5}
+    assert finals == [TEXTS[0], TEXTS[1]]
+    assert [code for code, _ in bad] == [1003] * 4
+    assert "must be lists" in bad[0][1] and "neither a phrase" in bad[1][1] and "unknown fields" in bad[2][1]
+    assert "no extra text" in bad[3][1]
