@@ -38,6 +38,8 @@ bench: setup  # needs the demo's model and LM (make demo)
 	$(PY) bench/decoding.py
 	$(PY) bench/training.py
 	$(PY) bench/transcribe.py
+	$(PY) bench/extra_text.py
+	$(PY) bench/confidence.py
 	$(PY) bench/streaming.py
 
 lint: setup

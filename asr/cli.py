@@ -37,7 +37,8 @@ from asr.formats import FORMATS
 from asr.lm import LMError
 
 if TYPE_CHECKING:
-    from asr.decoding import BeamSearchDecoder
+    from asr.confidence import Calibration
+    from asr.decoding import BeamSearchDecoder, Hypothesis
 
 
 def _load(path: Path, device: str, int8: bool) -> LoadedModel:
@@ -63,7 +64,7 @@ def add_inference_arguments(p: argparse.ArgumentParser, sections: tuple[str, ...
     :class:`~asr.config.InferenceConfig`'s ``sections`` (with ``--config`` YAML)."""
     g = p.add_argument_group("beam search (greedy decoding unless --lm or --beam is given)")
     g.add_argument("--lm", type=Path, help="word n-gram LM: an LM directory, .arpa or .bin (arpa:FILE: read in Python)")
-    g.add_argument("--tuned", type=Path, help="JSON written by 'asr tune-lm': take alpha and beta from it")
+    g.add_argument("--tuned", type=Path, help="JSON written by 'asr tune-lm': alpha, beta and confidence calibration")
     g.add_argument("--hotwords", nargs="+", default=[], metavar="PHRASE[:WEIGHT]", help="words to boost")
     g.add_argument(
         "--extra-text",
@@ -90,19 +91,30 @@ def _hotwords(items: list[str], default: float) -> list[tuple[str, float]]:
 def inference_config(args: argparse.Namespace) -> InferenceConfig:
     """The command's settings: defaults, ``--config`` YAML, options; alpha and beta from
     ``--tuned`` unless given."""
-    import json
-
     config = config_from_arguments(InferenceConfig, args)
     if not args.tuned:
         return config
-    try:
-        tuned = json.loads(args.tuned.read_text())
-        tuned = {"alpha": float(tuned["alpha"]), "beta": float(tuned["beta"])}
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise LMError(f"{args.tuned}: not a tune-lm result with alpha and beta ({e})") from e
+    tuned = {k: v for k, v in _read_tuned(args.tuned).items() if k in ("alpha", "beta")}
     given = given_fields(InferenceConfig, args)
     tuned = {k: v for k, v in tuned.items() if f"decoding.{k}" not in given}
     return dataclasses.replace(config, decoding=dataclasses.replace(config.decoding, **tuned))
+
+
+def _read_tuned(path: Path) -> dict[str, Any]:
+    """A tune-lm result: ``alpha``, ``beta`` and, when it was fitted, ``confidence`` (a
+    :class:`~asr.confidence.Calibration`); LMError naming the file otherwise."""
+    import json
+
+    from asr.confidence import Calibration
+
+    try:
+        tuned = json.loads(path.read_text())
+        out: dict[str, Any] = {"alpha": float(tuned["alpha"]), "beta": float(tuned["beta"])}
+        if tuned.get("confidence"):
+            out["confidence"] = Calibration.from_dict(tuned["confidence"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise LMError(f"{path}: not a usable tune-lm result ({e})") from e
+    return out
 
 
 def decoder_from_arguments(
@@ -121,7 +133,8 @@ def decoder_from_arguments(
         d = config.decoding
         lm = with_extra_text(lm, read_sentences(args.extra_text), d.extra_weight, d.extra_order)
     hotwords = _hotwords(args.hotwords, config.decoding.hotword_weight)
-    return BeamSearchDecoder(loaded.vocab, config.decoding, lm, hotwords, loaded.config.seconds_per_frame)
+    calibration = _read_tuned(args.tuned).get("confidence") if args.tuned else None
+    return BeamSearchDecoder(loaded.vocab, config.decoding, lm, hotwords, loaded.config.seconds_per_frame, calibration)
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
@@ -138,13 +151,38 @@ def cmd_decode(args: argparse.Namespace) -> int:
     if args.greedy_name and decoder is not None:
         runs.insert(0, (args.greedy_name, None))
     for run_name, run_decoder in runs if utts else []:
-        hyps = decode_posteriors(loaded, posteriors, run_decoder, config.decoding.workers)
         ids, refs, raw = [u.id for u in utts], [u.text for u in utts], [u.raw_text for u in utts]
+        if run_decoder is None:
+            hyps = decode_posteriors(loaded, posteriors, None)
+        else:
+            nbests = run_decoder.calibrated(None).decode_batch(list(posteriors), workers=config.decoding.workers)
+            hyps = [nbest[0].text for nbest in nbests]
         scores = write_results(out_dir, run_name, ids, refs, hyps, raw)
         how = "greedy" if run_decoder is None else _describe(run_decoder)
         print(f"{run_name}: {scores.summary()} ({how})")
+        if run_decoder is not None:
+            _confidence_report(out_dir / f"confidence-{run_name}.json", run_name, refs, nbests, run_decoder.calibration)
         print(f"results in {out_dir}/{{recogs,errs,wer}}-{run_name}.txt")
     return _report_bad_lines(args.manifest, bad, len(utts))
+
+
+def _confidence_report(
+    out: Path, name: str, refs: list[str], nbests: list[list[Hypothesis]], calibration: Calibration | None
+) -> dict[str, Any]:
+    """Print and write to ``out`` how well the best hypotheses' raw word confidences, and
+    with ``calibration`` the calibrated ones, tell right words from wrong (ECE, AUROC)."""
+    import json
+
+    from asr.confidence import labelled_words, report
+
+    confidence, right = labelled_words(refs, [[(w.word, w.confidence) for w in nb[0].words] for nb in nbests])
+    reports = {"raw": report(confidence, right)}
+    if calibration is not None:
+        reports["calibrated"] = report(calibration.apply(confidence), right)
+    print(f"{name} word confidence: " + "; ".join(f"{k} {r.summary()}" for k, r in reports.items()))
+    result = {k: dataclasses.asdict(r) for k, r in reports.items()}
+    write_text(out, json.dumps(result, indent=1) + "\n")
+    return result
 
 
 def _report_bad_lines(manifest: Path, bad: list[str], good: int) -> int:
@@ -230,11 +268,27 @@ def cmd_tune_lm(args: argparse.Namespace) -> int:
     out = args.out or out_dir / f"tune-lm-{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     best = {"alpha": result.alpha, "beta": result.beta, "wer": result.wer, "beam": decoder.config.beam_size}
-    write_text(out, json.dumps({**best, "lm": str(args.lm), "manifest": str(args.manifest), "trials": result.trials}))
     wer = f"WER {100 * result.wer:.2f}%"
     print(f"{name}: best alpha {result.alpha} beta {result.beta}: {wer} ({len(result.trials)} trials)")
+    if args.calibration != "none":  # word confidences at the best weights: fit their calibration on this set
+        tuned = decoder.with_options(alpha=result.alpha, beta=result.beta)
+        nbests = tuned.decode_batch(list(posteriors), workers=config.decoding.workers)
+        best["confidence"] = _calibrate(refs, nbests, args.calibration)
+        _confidence_report(out_dir / f"confidence-{name}.json", name, refs, nbests, best["confidence"])
+        best["confidence"] = best["confidence"].to_dict()
+    write_text(out, json.dumps({**best, "lm": str(args.lm), "manifest": str(args.manifest), "trials": result.trials}))
     print(f"wrote {out}")
     return _report_bad_lines(args.manifest, bad, len(refs))
+
+
+def _calibrate(refs: list[str], nbests: list[list[Hypothesis]], method: str) -> Calibration:
+    from asr.confidence import fit_calibration, labelled_words
+
+    confidence, right = labelled_words(refs, [[(w.word, w.confidence) for w in nb[0].words] for nb in nbests])
+    try:
+        return fit_calibration(confidence, right, method)
+    except ValueError as e:
+        raise LMError(f"cannot calibrate word confidence: {e}") from None
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
@@ -264,7 +318,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             print(f"error: {e}", file=sys.stderr, flush=True)
             failures.append(str(e))
             continue
-        text = render(result, args.format, item.source)
+        text = render(result, args.format, item.source, args.min_confidence, args.low_confidence)
         if args.output_dir:
             out = args.output_dir / (item.name + EXTENSIONS[args.format])
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -336,7 +390,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from asr.lm import with_extra_text
     from asr.serve import ConnectionOptions, Server, run_server
     from asr.streaming import StreamingRecognizer
-    from asr.text import normalize
 
     torch.set_num_threads(1)
     config = inference_config(args)
@@ -350,9 +403,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if options is None or not (options.hotwords or options.extra_text):
             return StreamingRecognizer(loaded, decoder, config.stream, config.segment)
         lm = decoder.lm if decoder is not None else None
-        sentences = [t for t in map(normalize, options.extra_text) if t]
         if options.extra_text:
-            lm = with_extra_text(lm, sentences, d.extra_weight, d.extra_order)
+            lm = with_extra_text(lm, options.extra_text, d.extra_weight, d.extra_order)
         hotwords = list(decoder.hotwords if decoder is not None else [])
         hotwords += [(p, d.hotword_weight if w is None else w) for p, w in options.hotwords]
         own = BeamSearchDecoder(loaded.vocab, d, lm, hotwords, loaded.config.seconds_per_frame)
@@ -519,6 +571,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", action="store_true", help="a square grid instead of random points")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, help="result JSON (default: OUT_DIR/tune-lm-NAME.json)")
+    p.add_argument("--calibration", choices=("isotonic", "temperature", "none"), default="isotonic",
+                   help="word-confidence calibration fitted on this set at the best weights")  # fmt: skip
 
     p = sub.add_parser("transcribe", help="transcribe audio files of any length (text, JSON, SRT, VTT)")
     p.add_argument("--model", type=Path, required=True, help="checkpoint (.pt)")
@@ -527,6 +581,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=FORMATS, default="text", help="output format")
     p.add_argument("--output-dir", "-o", type=Path, help="one result file per input here (default: stdout)")
     p.add_argument("--with-names", action="store_true", help="text on stdout: input, a tab, the text")
+    p.add_argument("--min-confidence", type=float, default=0.0, metavar="P",
+                   help="words below confidence P: marked (JSON, SRT, VTT) or dropped")  # fmt: skip
+    p.add_argument("--low-confidence", choices=("mark", "drop"), default="mark", help="what --min-confidence does")
     p.add_argument("--batch-size", type=int, default=8, help="segments per forward pass")
     p.add_argument("--int8", action="store_true", help="dynamic int8 quantization of LSTMs and linear layers (CPU)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")

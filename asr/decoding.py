@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from asr.confidence import Calibration
 from asr.config import DecodingConfig
 from asr.lm import LanguageModel, LMError
 from asr.text import Vocabulary, normalize
@@ -145,6 +146,8 @@ class BeamSearchDecoder:
     ``hotwords``: ``(phrase, weight)`` pairs; a phrase spoken as whole words gains ``weight``
     (natural log) over its characters, and a partial match is refunded when it breaks.
     ``seconds_per_frame``: duration of one ``log_probs`` frame, for word times.
+    ``calibration``: maps each word's raw confidence (:mod:`asr.confidence`, fitted by
+    ``asr tune-lm``); None keeps the raw ones.
     """
 
     def __init__(
@@ -154,10 +157,11 @@ class BeamSearchDecoder:
         lm: LanguageModel | None = None,
         hotwords: Sequence[tuple[str, float]] = (),
         seconds_per_frame: float = 0.04,
+        calibration: Calibration | None = None,
     ) -> None:
         self.vocab, self.config, self.lm = vocab, config or DecodingConfig(), lm
         self.hotwords = _parse_hotwords(hotwords, vocab)
-        self.seconds_per_frame = seconds_per_frame
+        self.seconds_per_frame, self.calibration = seconds_per_frame, calibration
         self._set_lexicon()
         self._core = self._make_core()
 
@@ -243,6 +247,12 @@ class BeamSearchDecoder:
         new._core = new._make_core()
         return new
 
+    def calibrated(self, calibration: Calibration | None) -> BeamSearchDecoder:
+        """This decoder with word confidences mapped by ``calibration`` (None: raw)."""
+        new = copy.copy(self)
+        new.calibration = calibration
+        return new
+
     def stream(self) -> DecoderStream:
         """A fresh incremental decoder sharing this one's settings."""
         return DecoderStream(self, self._make_core())
@@ -294,18 +304,17 @@ class DecoderStream:
 
     def finalize(self) -> list[Hypothesis]:
         """End of the utterance: the n-best hypotheses; the stream then starts afresh."""
-        spf = self.decoder.seconds_per_frame
+        spf, calibration = self.decoder.seconds_per_frame, self.decoder.calibration
         results = self._core.finalize(self.decoder.config.n_best)
         self._core.reset()
-        return [
-            Hypothesis(
-                r["text"],
-                r["score"],
-                r["acoustic_score"],
-                tuple(Word(w, s * spf, e * spf, c) for w, s, e, c in r["words"]),
-            )
-            for r in results
-        ] or [Hypothesis("", float("-inf"), float("-inf"), ())]
+        out = []
+        for r in results:
+            confidence = [c for *_, c in r["words"]]
+            if calibration is not None and confidence:
+                confidence = calibration.apply(np.asarray(confidence)).tolist()
+            words = tuple(Word(w, s * spf, e * spf, c) for (w, s, e, _), c in zip(r["words"], confidence, strict=True))
+            out.append(Hypothesis(r["text"], r["score"], r["acoustic_score"], words))
+        return out or [Hypothesis("", float("-inf"), float("-inf"), ())]
 
 
 def _split(log_probs: torch.Tensor | Sequence[np.ndarray], lengths: torch.Tensor | None) -> list[np.ndarray]:

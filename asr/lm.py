@@ -259,7 +259,7 @@ class InterpolatedLM:
         if not 0.0 < weight < 1.0:
             raise LMError(f"extra-text weight {weight:g} must be between 0 and 1 (exclusive)")
         self.base, self.extra, self.weight = base, extra, weight
-        self.path = base.path
+        self.path = Path(f"{base.path} + {extra.path}")  # what transcripts and logs name as the LM
         self.order = max(base.order, extra.order)
         self._extra_words = frozenset(extra.vocabulary())
         self._ln_keep, self._ln_weight = math.log1p(-weight), math.log(weight)
@@ -303,13 +303,15 @@ def with_extra_text(
     base: LanguageModel | None, sentences: Sequence[str], weight: float = 0.3, order: int = 3
 ) -> LanguageModel:
     """``base`` interpolated (:class:`InterpolatedLM`) with an ``order``-gram built by lmplz
-    from normalized ``sentences`` (a few lines to a few thousand: it is read into Python); the
-    extra model alone when there is no ``base``. Nothing of ``base`` is rebuilt."""
+    from ``sentences`` (normalized here, empty ones dropped; a few lines to a few thousand: it
+    is read into Python); the extra model alone when there is no ``base``. Nothing of ``base``
+    is rebuilt."""
+    sentences = [t for t in map(normalize, sentences) if t]
     if not sentences:
         raise LMError("no extra text: the extra-text files hold no sentences")
     with tempfile.TemporaryDirectory() as tmp:
         extra = ArpaLM(build_lm(sentences, tmp, order=order, memory="64M") / "lm.arpa")
-    extra.path = Path("<extra text>")
+    extra.path = Path(f"<extra text: {len(sentences)} sentence{'s' * (len(sentences) != 1)}>")
     return extra if base is None else InterpolatedLM(base, extra, weight)
 
 

@@ -27,6 +27,7 @@ import torch
 from asr.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioError, AudioStream, resample, to_mono_float
 from asr.checkpoint import LoadedModel
 from asr.checkpoint import load_model as load_checkpoint
+from asr.confidence import Calibration
 from asr.config import DecodingConfig, SegmentConfig
 from asr.data import AudioDataset, BucketingBatchSampler, ManifestError, Utterance, check_manifest, collate
 from asr.decoding import BeamSearchDecoder, Hypothesis, Word, greedy_decode, greedy_hypothesis
@@ -210,6 +211,7 @@ def _decoding_settings(decoder: BeamSearchDecoder | None) -> dict[str, Any]:
         "lexicon": decoder.lexicon_mode,
         "lm": str(lm) if lm is not None else None,
         "hotwords": [list(h) for h in decoder.hotwords],
+        "confidence_calibration": decoder.calibration.method if decoder.calibration is not None else None,
     }
 
 
@@ -223,12 +225,15 @@ def load_model(
     batch_size: int = 8,
     int8: bool = False,
     extra_text: Sequence[str] = (),
+    calibration: Calibration | None = None,
 ) -> Transcriber:
     """A :class:`Transcriber` for the checkpoint at ``path``: greedy decoding, or beam search
     when ``lm``, ``decoding``, ``hotwords`` or ``extra_text`` are given (``decoding`` defaults
     to :class:`~asr.config.DecodingConfig`). ``extra_text``: sentences or phrases mixed into
     the LM at load time (:func:`asr.lm.with_extra_text`, at ``decoding.extra_weight``); their
-    new words join the lexicon. ``int8``: dynamically quantized LSTMs and linear layers (CPU).
+    new words join the lexicon. ``calibration``: maps the beam search's word confidences (the
+    ``confidence`` of a tune-lm JSON, :meth:`asr.confidence.Calibration.from_dict`).
+    ``int8``: dynamically quantized LSTMs and linear layers (CPU).
     Raises :class:`~asr.checkpoint.CheckpointError` for a bad checkpoint."""
     loaded = load_checkpoint(path, device)
     if int8:
@@ -238,14 +243,13 @@ def load_model(
     decoder = None
     if lm is not None or decoding is not None or hotwords or extra_text:
         from asr.lm import open_lm, with_extra_text
-        from asr.text import normalize
 
         language_model = open_lm(lm) if lm is not None else None
         if extra_text:
             d = decoding or DecodingConfig()
-            sentences = [t for t in map(normalize, extra_text) if t]
-            language_model = with_extra_text(language_model, sentences, d.extra_weight, d.extra_order)
-        decoder = BeamSearchDecoder(loaded.vocab, decoding, language_model, hotwords, loaded.config.seconds_per_frame)
+            language_model = with_extra_text(language_model, extra_text, d.extra_weight, d.extra_order)
+        spf = loaded.config.seconds_per_frame
+        decoder = BeamSearchDecoder(loaded.vocab, decoding, language_model, hotwords, spf, calibration)
     settings = {"model": str(path), "device": device, "int8": int8}
     return Transcriber(loaded, decoder, segment, batch_size, settings)
 

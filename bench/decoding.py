@@ -6,15 +6,22 @@ dev and test are computed once; each decoder's alpha/beta are tuned on dev (rand
 at beam 10), then test is decoded at beams 10, 50 and 100, one utterance at a time on one
 thread. Prints WER and decoding time per audio-second and writes the table into
 bench/RESULTS.md. flashlight's lexicon-free decoder scores tokens, so it gets a character
-6-gram built from the same training text (KenLM's maximum order) (its word LM would see only unknown words).
+6-gram built from the same training text (KenLM's maximum order) (its word LM would see only
+unknown words).
+
+A second table gives what hotwords cost asr's decoder: 0, 10, 100 and 1000 two-word phrases
+drawn from the training text, at beam 50 and the recipe's tuned weights, the time to build
+the decoder (what ``asr serve`` pays per configured connection) and to decode test
+(``--only hotwords`` runs just this one: no peers to install).
 
     pip install flashlight-text pygtrie && pip install --no-deps pyctcdecode  # numpy<2 pin
-    python bench/decoding.py [--data data/synthetic-demo] [--model bilstm] [--trials 12]
+    python bench/decoding.py [--data data/synthetic-demo] [--model bilstm] [--trials 12] [--only hotwords]
 """
 
 from __future__ import annotations
 
-import argparse
+import itertools
+import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -22,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from results import RESULTS, write_section
+from results import model_parser, publish, write_section
 
-from asr.checkpoint import load_model
+from asr.checkpoint import LoadedModel, load_model
 from asr.config import DecodingConfig
 from asr.decoding import BeamSearchDecoder, greedy_decode
 from asr.lm import KenLM, build_lm, read_sentences, read_vocabulary
@@ -33,7 +40,9 @@ from asr.text import Vocabulary
 from asr.transcribe import manifest_posteriors
 
 SECTION = "## Decoding: beam search + n-gram LM"
+HOTWORD_SECTION = "## Hotwords: decoding cost at 10, 100 and 1000 phrases"
 BEAMS = (10, 50, 100)
+PHRASES = (0, 10, 100, 1000)
 # decode(posteriors, alpha, beta, beam) -> transcripts
 Decode = Callable[[Sequence[np.ndarray], float, float, int], list[str]]
 
@@ -132,12 +141,42 @@ def tune(decode: Decode, dev: Sequence[np.ndarray], refs: Sequence[str], ranges:
     return best[1], best[2]
 
 
+def two_word_phrases(text: Path, n: int, seed: int = 0) -> list[str]:
+    """``n`` distinct two-word phrases drawn at random from the sentences of ``text``."""
+    pairs = sorted({f"{a} {b}" for s in read_sentences([text]) for a, b in itertools.pairwise(s.split())})
+    chosen = np.random.default_rng(seed).choice(len(pairs), size=min(n, len(pairs)), replace=False)
+    return [pairs[i] for i in chosen]
+
+
+def hotword_cost(
+    loaded: LoadedModel, lm: KenLM, test: Sequence[np.ndarray], refs: Sequence[str], audio_s: float, tuned: Path,
+    phrases: list[str], beam: int = 50, repeats: int = 3,
+) -> list[list[str]]:  # fmt: skip
+    """Rows ``[phrases, build ms, ms per audio-second, vs none, WER]``: the best of ``repeats``."""
+    weights = json.loads(tuned.read_text())
+    cfg = DecodingConfig(beam_size=beam, alpha=weights["alpha"], beta=weights["beta"], lexicon="lm")
+    rows, base_ms = [], 0.0
+    for n in PHRASES:
+        build, decode = math.inf, math.inf
+        for _ in range(repeats):
+            start = time.perf_counter()
+            hotwords = [(p, cfg.hotword_weight) for p in phrases[:n]]
+            decoder = BeamSearchDecoder(loaded.vocab, cfg, lm, hotwords, loaded.config.seconds_per_frame)
+            built = time.perf_counter()
+            hyps = [decoder.decode(x)[0].text for x in test]
+            build, decode = min(build, built - start), min(decode, time.perf_counter() - built)
+        ms = 1000 * decode / audio_s
+        base_ms = base_ms or ms
+        wer = score(refs, hyps).wer
+        rows.append([str(n), f"{1000 * build:.0f}", f"{ms:.2f}", f"{ms / base_ms:.2f}×", f"{100 * wer:.1f} %"])
+        print(rows[-1], flush=True)
+    return rows
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("data/synthetic-demo"))
-    parser.add_argument("--model", default="bilstm")
+    parser = model_parser(__doc__)
     parser.add_argument("--trials", type=int, default=12, help="random alpha/beta points per decoder on dev")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--only", choices=["all", "hotwords"], default="all", help="hotwords: only their cost table")
     args = parser.parse_args()
     torch.set_num_threads(1)
     exp, lm_dir = args.data / "exp" / args.model, args.data / "lm"
@@ -154,6 +193,21 @@ def main() -> None:
     chars = work / "lm-char"
     greedy = [greedy_decode(torch.from_numpy(x)[None], torch.tensor([len(x)]), vocab)[0] for x in test]
     greedy_wer = score(test_refs, greedy).wer
+    tuned = exp / "decode" / "tune-lm-dev-mixed.json"
+    phrases = two_word_phrases(args.data / "text" / "train.txt", max(PHRASES))
+    rows = hotword_cost(loaded, KenLM(lm_dir), test, test_refs, audio_s, tuned, phrases)
+    caption = (
+        f"Model `{args.model}` of {args.data}, {len(test)} test utterances ({audio_s / 60:.1f} min), asr's decoder "
+        f"with the recipe's 4-gram LM and lexicon, beam 50, alpha/beta from {tuned.name}; hotwords: distinct "
+        "two-word phrases drawn at random from the training text, weight 3 each; best of 3 runs, one thread. "
+        "Build: constructing the decoder (LM vocabulary trie + hotword trie), what `asr serve` does for each "
+        "connection that sends its own hotwords or extra text."
+    )
+    publish(
+        HOTWORD_SECTION, caption, ["phrases", "build ms", "ms per audio-second", "vs none", "test WER"], rows, args.out
+    )
+    if args.only == "hotwords":
+        return
     decoders: dict[str, tuple[Callable[[], Decode], tuple]] = {
         "asr, lexicon": (lambda: asr_decoder(vocab, lm_dir, "lm"), ((0.0, 2.0), (-1.0, 3.0))),
         "asr, lexicon-free": (lambda: asr_decoder(vocab, lm_dir, "free"), ((0.0, 2.0), (-1.0, 3.0))),
@@ -164,7 +218,7 @@ def main() -> None:
             ((0.0, 1.5), (-1.0, 2.0)),  # per-character LM scores: weights above ~1.5 only break words
         ),
     }
-    rows = []
+    rows = []  # (decoder, beam, alpha, beta, WER, ms per audio-second)
     for name, (make, ranges) in decoders.items():
         decode = make()
         alpha, beta = tune(decode, dev, dev_refs, ranges, args.trials)

@@ -13,13 +13,12 @@ script: the upper bound). Posteriors are computed once; beam search at ``--beam`
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
 import torch
-from results import RESULTS, publish
+from results import model_parser, publish
 
 from asr.checkpoint import LoadedModel, load_model
 from asr.config import DecodingConfig
@@ -69,13 +68,10 @@ def bench_set(loaded: LoadedModel, base: KenLM, cfg: DecodingConfig, manifest: P
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("data/synthetic-demo"))
-    parser.add_argument("--model", default="bilstm")
+    parser = model_parser(__doc__)
     parser.add_argument("--tests", default="uqm/test400.jsonl,test.jsonl", help="manifests, relative to --data")
     parser.add_argument("--beam", type=int, default=50)
     parser.add_argument("--weights", default="0.1,0.3,0.5", help="extra-text weights tried")
-    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     torch.set_num_threads(1)
     exp, lm_dir = args.data / "exp" / args.model, args.data / "lm"

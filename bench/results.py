@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 
@@ -26,3 +27,13 @@ def publish(section: str, caption: str, header: list[str], rows: list[list[str]]
     print("\n" + table)
     write_section(section, table, path)
     print(f"\nwrote {path}")
+
+
+def model_parser(doc: str) -> argparse.ArgumentParser:
+    """Options of a benchmark over a trained recipe model: ``--data``, ``--model``, ``--out``;
+    the description is the first paragraph of ``doc``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("data/synthetic-demo"), help="the recipe's data folder")
+    parser.add_argument("--model", default="bilstm", help="experiment folder under DATA/exp")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    return parser

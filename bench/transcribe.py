@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
-from results import RESULTS, write_section
+from results import model_parser, write_section
 
 import asr
 from asr.audio import load_audio
@@ -124,12 +124,9 @@ def long_rows(args: argparse.Namespace, checkpoint: Path, greedy: dict[str, str]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("data/synthetic-demo"))
-    parser.add_argument("--model", default="bilstm")
+    parser = model_parser(__doc__)
     parser.add_argument("--beam", type=int, default=50)
     parser.add_argument("--minutes", type=float, nargs="+", default=[10, 30, 60])
-    parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint", help=argparse.SUPPRESS)
     args = parser.parse_args()

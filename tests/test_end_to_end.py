@@ -1,5 +1,6 @@
 """Tiny end-to-end runs: train to memorize the fixture clips, then decode and transcribe."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -133,6 +134,8 @@ def test_cli_beam_search_with_lm_tune_and_decode(
     assert result.returncode == 0, result.stderr
     assert "fixtures: best alpha" in result.stdout and "WER 0.00%" in result.stdout
     assert (tmp_path / "posteriors-fixtures.pt").is_file()  # the next tune-lm run only decodes
+    assert json.loads(tuned.read_text())["confidence"]["method"] == "isotonic"  # fitted at the best weights
+    assert "fixtures word confidence: raw ECE" in result.stdout and "calibrated ECE" in result.stdout
     result = asr_cli("decode", "--model", str(overfit_checkpoint), "--manifest", str(fixtures_manifest),
                   "--lm", str(arpa), "--tuned", str(tuned), "--beam", "50", "--out-dir", str(tmp_path),
                   "--num-workers", "0", "--decode-workers", "2", "--lexicon", "free",
@@ -142,6 +145,8 @@ def test_cli_beam_search_with_lm_tune_and_decode(
     # the ARPA's 4 and lexicon-free decoding charges unknown words per character as they are spelled
     assert "fixtures: WER 0.00%" in result.stdout and f"beam 50, LM {arpa}" in result.stdout
     assert "lexicon free" in result.stdout
+    assert "fixtures word confidence: raw ECE" in result.stdout  # and the tuned calibration's, on this set:
+    assert json.loads((tmp_path / "confidence-fixtures.json").read_text())["calibrated"]["words"] == 10
     assert "fixtures-greedy: WER 0.00%" in result.stdout and "(greedy)" in result.stdout  # same posteriors
     assert (tmp_path / "wer-fixtures-greedy.txt").is_file() and (tmp_path / "wer-fixtures.txt").is_file()
     result = asr_cli("decode", "--model", str(overfit_checkpoint), "--manifest", str(fixtures_manifest),
@@ -156,6 +161,32 @@ def test_cli_transcribe_with_beam_and_lexicon(overfit_checkpoint: Path, fixtures
                      "--lexicon", "lm", "--alpha", "0.5")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout == "the cat sat\n"
+
+
+def test_cli_transcribe_applies_the_tuned_calibration_and_min_confidence(
+    overfit_checkpoint: Path, fixtures_manifest: Path, tmp_path: Path
+) -> None:
+    clip = fixtures_manifest.parent / "utt2.wav"
+    tuned = tmp_path / "tuned.json"  # a calibration that calls every word doubtful
+    tuned.write_text(json.dumps({"alpha": 0.5, "beta": 0.0, "confidence": {"method": "temperature", "a": 1, "b": -20}}))
+    common = ["transcribe", "--model", str(overfit_checkpoint), str(clip), "--lm", str(fixtures_manifest.parent /
+              "tiny.arpa"), "--lexicon", "lm", "--tuned", str(tuned), "--min-confidence", "0.5"]  # fmt: skip
+    result = asr_cli(*common, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["text"] == "the cat sat" and doc["settings"]["decoding"]["confidence_calibration"] == "temperature"
+    assert [w["low_confidence"] for w in doc["words"]] == [True] * 3 and max(
+        w["confidence"] for w in doc["words"]
+    ) < 0.01
+    result = asr_cli(*common, "--low-confidence", "drop")
+    assert result.returncode == 0 and result.stdout == "\n"
+    tuned.write_text(json.dumps({"alpha": 0.5, "beta": 0.0, "confidence": {"method": "spline"}}))
+    result = asr_cli(*common)
+    assert (
+        result.returncode == 1
+        and f"{tuned}: not a usable tune-lm result" in result.stderr
+        and "'spline'" in result.stderr
+    )
 
 
 def test_average_checkpoints(tmp_path: Path, fixtures_manifest: Path) -> None:

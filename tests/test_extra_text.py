@@ -99,37 +99,29 @@ def test_cli_extra_text_selects_beam_search_over_the_mixture(tmp_path: Path, ove
 
     text = tmp_path / "names.txt"
     text.write_text("The Bat sat.\n\n")
-    args = build_parser().parse_args(
-        [
-            "decode",
-            "--model",
-            str(overfit_checkpoint),
-            "--manifest",
-            "m.jsonl",
-            "--lm",
-            str(ARPA),
-            "--extra-text",
-            str(text),
-        ]
-    )
-    config = inference_config(args)
-    decoder = decoder_from_arguments(args, load_model(overfit_checkpoint), config)
-    assert isinstance(decoder.lm, InterpolatedLM) and decoder.lm.weight == config.decoding.extra_weight == 0.3
-    assert "bat" in decoder.words
-    args = build_parser().parse_args(
-        [
-            "decode",
-            "--model",
-            str(overfit_checkpoint),
-            "--manifest",
-            "m.jsonl",
-            "--extra-text",
-            str(text),
-            "--extra-weight",
-            "0.5",
-        ]
-    )
-    decoder = decoder_from_arguments(args, load_model(overfit_checkpoint), inference_config(args))
-    assert isinstance(decoder.lm, ArpaLM)  # no base LM: the extra text's n-gram alone
+
+    def decoder(*options: str) -> tuple[BeamSearchDecoder, DecodingConfig]:
+        args = build_parser().parse_args(["decode", "--model", str(overfit_checkpoint), "--manifest", "m.jsonl",
+                                          "--extra-text", str(text), *options])  # fmt: skip
+        config = inference_config(args)
+        return decoder_from_arguments(args, load_model(overfit_checkpoint), config), config.decoding
+
+    mixed, decoding = decoder("--lm", str(ARPA))
+    assert isinstance(mixed.lm, InterpolatedLM) and mixed.lm.weight == decoding.extra_weight == 0.3
+    assert "bat" in mixed.words and str(mixed.lm.path) == f"{ARPA} + <extra text: 1 sentence>"
+    alone, decoding = decoder("--extra-weight", "0.5")
+    assert isinstance(alone.lm, ArpaLM) and decoding.extra_weight == 0.5  # no base LM: the extra n-gram alone
+
+
+def test_transcripts_record_the_extra_text(overfit_checkpoint: Path) -> None:
+    import asr
+
+    transcriber = asr.load_model(overfit_checkpoint, device="cpu", lm=ARPA, extra_text=["Good morning!", "", "a bat"])
+    settings = transcriber.settings["decoding"]
+    assert settings["lm"] == f"{ARPA} + <extra text: 2 sentences>" and settings["extra_weight"] == 0.3
+    assert {"good", "morning", "bat"} <= set(transcriber.decoder.words)
+
+
+def test_extra_weight_bounds() -> None:
     with pytest.raises(ConfigError, match=r"extra_weight 1\.5"):
         DecodingConfig(extra_weight=1.5)

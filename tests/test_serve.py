@@ -157,7 +157,7 @@ def test_per_connection_hotwords_and_extra_text(server: str) -> None:
             return good, bad
 
     (ready, finals), bad = asyncio.run(main())
-    assert ready == {"type": "ready", "lm": "<extra text>", "hotwords": 2, "words": 5}
+    assert ready == {"type": "ready", "lm": "<extra text: 2 sentences>", "hotwords": 2, "words": 5}
     assert finals == [TEXTS[0], TEXTS[1]]
     assert [code for code, _ in bad] == [1003] * 4
     assert "must be lists" in bad[0][1] and "neither a phrase" in bad[1][1] and "unknown fields" in bad[2][1]
