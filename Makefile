@@ -40,6 +40,8 @@ bench: setup  # needs the demo's model and LM (make demo)
 	$(PY) bench/transcribe.py
 	$(PY) bench/extra_text.py
 	$(PY) bench/confidence.py
+	$(PY) bench/vad.py
+	$(PY) bench/bulk.py
 	$(PY) bench/streaming.py
 
 lint: setup

@@ -35,9 +35,9 @@ from asr.export import ExportError
 from asr.files import write_text
 from asr.formats import FORMATS
 from asr.lm import LMError
+from asr.vad import VADError
 
 if TYPE_CHECKING:
-    from asr.confidence import Calibration
     from asr.decoding import BeamSearchDecoder, Hypothesis
 
 
@@ -138,6 +138,7 @@ def decoder_from_arguments(
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
+    from asr.confidence import write_report
     from asr.metrics import write_results
     from asr.transcribe import decode_posteriors, manifest_posteriors
 
@@ -161,28 +162,16 @@ def cmd_decode(args: argparse.Namespace) -> int:
         how = "greedy" if run_decoder is None else _describe(run_decoder)
         print(f"{run_name}: {scores.summary()} ({how})")
         if run_decoder is not None:
-            _confidence_report(out_dir / f"confidence-{run_name}.json", run_name, refs, nbests, run_decoder.calibration)
+            write_report(
+                out_dir / f"confidence-{run_name}.json", run_name, refs, _words(nbests), run_decoder.calibration
+            )
         print(f"results in {out_dir}/{{recogs,errs,wer}}-{run_name}.txt")
     return _report_bad_lines(args.manifest, bad, len(utts))
 
 
-def _confidence_report(
-    out: Path, name: str, refs: list[str], nbests: list[list[Hypothesis]], calibration: Calibration | None
-) -> dict[str, Any]:
-    """Print and write to ``out`` how well the best hypotheses' raw word confidences, and
-    with ``calibration`` the calibrated ones, tell right words from wrong (ECE, AUROC)."""
-    import json
-
-    from asr.confidence import labelled_words, report
-
-    confidence, right = labelled_words(refs, [[(w.word, w.confidence) for w in nb[0].words] for nb in nbests])
-    reports = {"raw": report(confidence, right)}
-    if calibration is not None:
-        reports["calibrated"] = report(calibration.apply(confidence), right)
-    print(f"{name} word confidence: " + "; ".join(f"{k} {r.summary()}" for k, r in reports.items()))
-    result = {k: dataclasses.asdict(r) for k, r in reports.items()}
-    write_text(out, json.dumps(result, indent=1) + "\n")
-    return result
+def _words(nbests: list[list[Hypothesis]]) -> list[list[tuple[str, float]]]:
+    """``(word, confidence)`` lists of the best hypotheses."""
+    return [[(w.word, w.confidence) for w in nb[0].words] for nb in nbests]
 
 
 def _report_bad_lines(manifest: Path, bad: list[str], good: int) -> int:
@@ -240,6 +229,7 @@ def cmd_align(args: argparse.Namespace) -> int:
 def cmd_tune_lm(args: argparse.Namespace) -> int:
     import json
 
+    from asr.confidence import fit_calibration, labelled_words, write_report
     from asr.decoding import tune_lm
     from asr.transcribe import cached_posteriors
 
@@ -273,67 +263,46 @@ def cmd_tune_lm(args: argparse.Namespace) -> int:
     if args.calibration != "none":  # word confidences at the best weights: fit their calibration on this set
         tuned = decoder.with_options(alpha=result.alpha, beta=result.beta)
         nbests = tuned.decode_batch(list(posteriors), workers=config.decoding.workers)
-        best["confidence"] = _calibrate(refs, nbests, args.calibration)
-        _confidence_report(out_dir / f"confidence-{name}.json", name, refs, nbests, best["confidence"])
-        best["confidence"] = best["confidence"].to_dict()
+        try:
+            calibration = fit_calibration(*labelled_words(refs, _words(nbests)), args.calibration)
+        except ValueError as e:
+            raise LMError(f"cannot calibrate word confidence on {args.manifest}: {e}") from None
+        write_report(out_dir / f"confidence-{name}.json", name, refs, _words(nbests), calibration)
+        best["confidence"] = calibration.to_dict()
     write_text(out, json.dumps({**best, "lm": str(args.lm), "manifest": str(args.manifest), "trials": result.trials}))
     print(f"wrote {out}")
     return _report_bad_lines(args.manifest, bad, len(refs))
 
 
-def _calibrate(refs: list[str], nbests: list[list[Hypothesis]], method: str) -> Calibration:
-    from asr.confidence import fit_calibration, labelled_words
-
-    confidence, right = labelled_words(refs, [[(w.word, w.confidence) for w in nb[0].words] for nb in nbests])
-    try:
-        return fit_calibration(confidence, right, method)
-    except ValueError as e:
-        raise LMError(f"cannot calibrate word confidence: {e}") from None
-
-
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    from asr.formats import EXTENSIONS, render
-    from asr.transcribe import Transcriber, collect_inputs
+    import os
 
-    inputs = collect_inputs(args.inputs)
+    from asr.bulk import Ranks, transcribe_all
+    from asr.transcribe import Transcriber, collect_inputs, manifest_inputs
+
+    if bool(args.inputs) == (args.manifest is not None):
+        raise AudioError("give the audio to transcribe as INPUTS or as --manifest M, one of them")
+    inputs, durations = manifest_inputs(args.manifest) if args.manifest else (collect_inputs(args.inputs), None)
+    try:
+        ranks = Ranks.from_env()
+    except ValueError as e:
+        raise ConfigError(f"torchrun environment: {e}") from None
+    if ranks.world > 1 and not args.output_dir:
+        raise AudioError(f"{ranks.world} processes (torchrun) need --output-dir: each writes its share of the files")
     if args.format in ("srt", "vtt") and len(inputs) > 1 and not args.output_dir:
         raise AudioError(f"--format {args.format} with {len(inputs)} inputs needs --output-dir (one file each)")
     if args.threads:
         torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    if device == "cuda" and ranks.world > 1:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
     config = inference_config(args)
-    loaded = _load(args.model, resolve_device(args.device), args.int8)
+    loaded = _load(args.model, device, args.int8)
     decoder = decoder_from_arguments(args, loaded, config)
-    settings = {"model": str(args.model), "device": resolve_device(args.device), "int8": args.int8}
+    settings = {"model": str(args.model), "device": device, "int8": args.int8}
     transcriber = Transcriber(loaded, decoder, config.segment, args.batch_size, settings)
-    failures: list[str] = []
-    for item in inputs:
-        try:
-            if item.problem:
-                raise AudioError(item.problem)
-            if item.source == "-":
-                result = transcriber.transcribe(sys.stdin.buffer.read(), name="<stdin>")
-            else:
-                result = transcriber.transcribe(item.source)
-        except AudioError as e:
-            print(f"error: {e}", file=sys.stderr, flush=True)
-            failures.append(str(e))
-            continue
-        text = render(result, args.format, item.source, args.min_confidence, args.low_confidence)
-        if args.output_dir:
-            out = args.output_dir / (item.name + EXTENSIONS[args.format])
-            out.parent.mkdir(parents=True, exist_ok=True)
-            write_text(out, text)
-        elif args.format == "text" and args.with_names:
-            print(f"{item.source}\t{text}", end="", flush=True)
-        else:
-            print(text, end="", flush=True)
-    if failures:
-        print(f"error: {len(failures)} of {len(inputs)} inputs could not be transcribed:", file=sys.stderr)
-        for message in failures:
-            print(f"  {message}", file=sys.stderr)
-    elif args.output_dir:
-        print(f"wrote {len(inputs)} {args.format} files to {args.output_dir}", file=sys.stderr)
-    return 1 if failures else 0
+    return transcribe_all(transcriber, inputs, durations, ranks, args.output_dir, args.format, args.overwrite,
+                          args.with_names, (args.min_confidence, args.low_confidence))  # fmt: skip
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
@@ -576,8 +545,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("transcribe", help="transcribe audio files of any length (text, JSON, SRT, VTT)")
     p.add_argument("--model", type=Path, required=True, help="checkpoint (.pt)")
-    p.add_argument("inputs", nargs="+", help="audio files (wav/flac/ogg/mp3, any rate/channels), directories "
+    p.add_argument("inputs", nargs="*", help="audio files (wav/flac/ogg/mp3, any rate/channels), directories "
                    "(searched recursively), glob patterns, or - for stdin")  # fmt: skip
+    p.add_argument("--manifest", type=Path, help="transcribe a JSONL manifest's audio instead (outputs named by id)")
+    p.add_argument("--overwrite", action="store_true", help="with --output-dir: redo files whose output exists")
     p.add_argument("--format", choices=FORMATS, default="text", help="output format")
     p.add_argument("--output-dir", "-o", type=Path, help="one result file per input here (default: stdout)")
     p.add_argument("--with-names", action="store_true", help="text on stdout: input, a tab, the text")
@@ -693,7 +664,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (AudioError, AlignError, CheckpointError, ConfigError, ManifestError, LMError, ExportError) as e:
+    except (AudioError, AlignError, CheckpointError, ConfigError, ManifestError, LMError, ExportError, VADError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

@@ -15,13 +15,18 @@ A monotone map leaves AUROC as it was (up to ties) and fixes ECE.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jiwer
 import numpy as np
+
+from asr.files import write_text
 
 METHODS = ("isotonic", "temperature")
 _EPS = 1e-4  # calibrated confidences stay in [_EPS, 1 - _EPS]: a log loss stays finite
@@ -197,3 +202,22 @@ def labelled_words(refs: Sequence[str], hyps: Sequence[Sequence[tuple[str, float
         confidence += [c for _, c in words]
         right += word_labels(ref, [w for w, _ in words])
     return np.asarray(confidence, float), np.asarray(right, float)
+
+
+def write_report(
+    out: Path,
+    name: str,
+    refs: Sequence[str],
+    hyps: Sequence[Sequence[tuple[str, float]]],
+    calibration: Calibration | None,
+) -> dict[str, Any]:
+    """Print, and write to ``out`` as JSON, the :class:`ConfidenceReport` of the raw word
+    confidences of ``hyps`` against ``refs`` and, given ``calibration``, of the calibrated ones."""
+    confidence, right = labelled_words(refs, hyps)
+    reports = {"raw": report(confidence, right)}
+    if calibration is not None:
+        reports["calibrated"] = report(calibration.apply(confidence), right)
+    print(f"{name} word confidence: " + "; ".join(f"{k} {r.summary()}" for k, r in reports.items()))
+    result = {k: dataclasses.asdict(r) for k, r in reports.items()}
+    write_text(out, json.dumps(result, indent=1) + "\n")
+    return result

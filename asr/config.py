@@ -225,8 +225,10 @@ class DecodingConfig:
 class SegmentConfig:
     """Splitting long audio for transcription (``asr.segment.Segmenter``), times in seconds.
 
-    A frame (10 ms) is speech when its energy is above ``floor_db`` (dBFS), ``margin_db``
-    above the tracked noise floor, and within ``range_db`` of the tracked speech peak.
+    ``vad``: the speech detector (:mod:`asr.vad`). ``silero``: a 32 ms window is speech when
+    Silero VAD's probability reaches ``vad_threshold``. ``energy``: a frame (10 ms) is speech
+    when its energy is above ``floor_db`` (dBFS), ``margin_db`` above the tracked noise
+    floor, and within ``range_db`` of the tracked speech peak.
     A pause of ``min_silence`` ends a segment (``pad`` of it kept at each side); speech
     longer than ``max_seconds`` is cut at its quietest frame in the last ``search`` seconds,
     the two segments overlapping by ``overlap`` and each word kept by the one that owns
@@ -242,6 +244,8 @@ class SegmentConfig:
     margin_db: float = 10.0
     range_db: float = 40.0
     min_speech: float = 0.1
+    vad: str = field(default="silero", metadata=_option("--vad", help="speech detector: silero or energy"))
+    vad_threshold: float = 0.5  # silero: speech probability that starts speech (it ends 0.15 lower)
 
     def __post_init__(self) -> None:
         if not 0 < self.overlap + self.search < self.max_seconds:
@@ -250,6 +254,10 @@ class SegmentConfig:
             )
         if self.min_silence <= 0 or self.pad < 0 or self.overlap < 0:
             raise ConfigError("segment.min_silence must be positive, pad and overlap not negative")
+        if self.vad not in ("silero", "energy") or not 0.15 < self.vad_threshold < 1:
+            raise ConfigError(
+                f"segment.vad {self.vad!r} must be silero or energy, vad_threshold {self.vad_threshold:g} in (0.15, 1)"
+            )
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,13 @@
-"""Energy-based voice-activity segmentation of long audio, block by block.
+"""Segmentation of long audio at pauses, block by block.
 
 :class:`Segmenter` is fed 16 kHz mono blocks of any size (``push``) and returns each
 :class:`Segment` as soon as it is complete, so a file of any length is transcribed holding
 at most one segment of audio (``max_seconds`` plus ``overlap``). Segments end at pauses;
 speech without a pause is cut at its quietest frame, with an overlap whose words are
 assigned to exactly one side by :meth:`Segment.owns`. Times are absolute seconds from the
-start of the stream. Settings: :class:`asr.config.SegmentConfig`.
+start of the stream. Speech is judged per 10 ms frame by the detector ``segment.vad`` names
+(:mod:`asr.vad`: Silero VAD, or frame energy); the cut inside speech goes to the quietest
+frame by energy. Settings: :class:`asr.config.SegmentConfig`.
 """
 
 from __future__ import annotations
@@ -17,10 +19,7 @@ import numpy as np
 
 from asr.audio import SAMPLE_RATE
 from asr.config import SegmentConfig
-
-FRAME_SECONDS = 0.01  # energy frame (and hop)
-NOISE_RISE_DB = 0.01  # per frame: the noise floor tracker climbs 1 dB/s when no frame is lower
-PEAK_FALL_DB = 0.01  # per frame: the speech peak tracker falls 1 dB/s when no frame is higher
+from asr.vad import FRAME_SECONDS, FrameDetector, frame_db, make_detector
 
 
 @dataclass(frozen=True)
@@ -43,37 +42,17 @@ class Segment:
         return self.keep_from <= (start + end) / 2 < self.keep_until
 
 
-def frame_db(frames: np.ndarray) -> list[float]:
-    """Energy in dBFS of each row of ``frames (n, samples_per_frame)``."""
-    return (10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)).tolist()
-
-
-class SpeechDetector:
-    """Frame-by-frame speech decision (``detector(db) -> bool``) with the thresholds of
-    :class:`~asr.config.SegmentConfig`: above ``floor_db``, ``margin_db`` over a noise floor
-    that follows quieter frames at once and climbs 1 dB/s, and within ``range_db`` of a
-    speech peak that follows louder frames at once and falls 1 dB/s."""
-
-    def __init__(self, cfg: SegmentConfig) -> None:
-        self.cfg = cfg
-        self.noise: float | None = None
-        self.peak: float | None = None
-
-    def __call__(self, db: float) -> bool:
-        c = self.cfg
-        # the floor starts at floor_db (a file may start mid-word) and climbs only slowly
-        self.noise = min(db, (c.floor_db if self.noise is None else self.noise) + NOISE_RISE_DB)
-        self.peak = db if self.peak is None else max(db, self.peak - PEAK_FALL_DB)
-        return db > max(c.floor_db, self.noise + c.margin_db, self.peak - c.range_db)
-
-
 class Segmenter:
     """Streaming segmentation: ``push(samples)`` → finished segments; ``finish()`` → the rest.
 
     ``speech_seconds`` counts the frames judged speech so far (0 for an all-silent input).
+    ``detector``: the speech detector (default: the one ``cfg.vad`` names); frames wait in
+    :attr:`pending` until it has decided them.
     """
 
-    def __init__(self, cfg: SegmentConfig | None = None, sample_rate: int = SAMPLE_RATE) -> None:
+    def __init__(
+        self, cfg: SegmentConfig | None = None, sample_rate: int = SAMPLE_RATE, detector: FrameDetector | None = None
+    ) -> None:
         self.cfg = cfg = cfg or SegmentConfig()
         self.rate = sample_rate
         self.hop = round(FRAME_SECONDS * sample_rate)
@@ -89,7 +68,9 @@ class Segmenter:
         self.energy: list[float] = []  # dB of the open segment's frames, from frame e0 on
         self.speech: list[bool] = []  # and whether each is speech
         self.e0 = 0
-        self.detector = SpeechDetector(cfg)
+        self.detector = detector if detector is not None else make_detector(cfg, sample_rate)
+        self.pending: list[float] = []  # dB of the frames after self.frames, not yet decided
+        self.decisions: list[bool] = []  # decisions of frames after self.frames, not yet used
         self.seg_start: int | None = None  # absolute sample where the open segment starts
         self.keep_from = -math.inf
         self.last_speech = 0  # last speech frame of the open segment
@@ -107,33 +88,45 @@ class Segmenter:
 
     def push(self, samples: np.ndarray) -> list[Segment]:
         """Add ``samples (n,)`` (float32, 16 kHz mono); returns the segments completed by them."""
-        self.buf = np.concatenate([self.buf, np.asarray(samples, np.float32)])
-        out: list[Segment] = []
+        samples = np.asarray(samples, np.float32).reshape(-1)
+        self.buf = np.concatenate([self.buf, samples])
+        measured = self.frames + len(self.pending)
         end_frame = self.pushed // self.hop
-        if end_frame <= self.frames:
-            return out
-        first = self.frames * self.hop - self.buf_start
-        frames = self.buf[first : first + (end_frame - self.frames) * self.hop].reshape(-1, self.hop)
-        for db in frame_db(frames):
-            if (seg := self._frame(db)) is not None:
-                out.append(seg)
-            self.frames += 1
+        if end_frame > measured:
+            first = measured * self.hop - self.buf_start
+            self.pending += frame_db(self.buf[first : first + (end_frame - measured) * self.hop].reshape(-1, self.hop))
+        self.decisions += self.detector.push(samples)
+        out = self._advance()
         self._trim()
         return out
 
+    def _advance(self) -> list[Segment]:
+        """Run the frames both measured and decided."""
+        n = min(len(self.pending), len(self.decisions))
+        out = []
+        for db, speech in zip(self.pending[:n], self.decisions[:n], strict=True):
+            if (seg := self._frame(db, speech)) is not None:
+                out.append(seg)
+            self.frames += 1
+        self.pending, self.decisions = self.pending[n:], self.decisions[n:]
+        return out
+
     def finish(self) -> list[Segment]:
-        """End of the stream: the open segment, if it holds enough speech."""
+        """End of the stream: the segments the last decisions close, then the open one if it
+        holds enough speech."""
+        self.decisions += self.detector.flush()
+        out = self._advance()
         if self.seg_start is None:
-            return []
+            return out
         end = min(self.pushed, (self.last_speech + 1) * self.hop + self.pad)
         seg = self._emit(end, math.inf)
         self.seg_start = None
-        return [seg] if seg is not None else []
+        return [*out, seg] if seg is not None else out
 
     # ------------------------------------------------------------------------- internals
 
-    def _frame(self, db: float) -> Segment | None:
-        f, speech = self.frames, self.detector(db)
+    def _frame(self, db: float, speech: bool) -> Segment | None:
+        f = self.frames
         self.speech_frames += speech
         if self.seg_start is None:
             if not speech:

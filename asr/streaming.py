@@ -25,7 +25,7 @@ import torch
 from asr.checkpoint import LoadedModel
 from asr.config import SegmentConfig, StreamConfig
 from asr.decoding import BeamSearchDecoder, DecoderStream, Word, collapse, greedy_hypothesis
-from asr.segment import FRAME_SECONDS, SpeechDetector, frame_db
+from asr.vad import FRAME_SECONDS, make_detector
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,10 @@ class StreamingRecognizer:
 
     ``decoder``: beam search (with LM, hotwords) through its incremental API, or None for
     greedy decoding. ``config``: endpointing (``endpoint_silence`` 0: only :meth:`finalize`
-    closes an utterance, and all audio is decoded) and pre-roll; speech is judged by
-    :class:`asr.segment.SpeechDetector` with the thresholds of ``vad``.
+    closes an utterance, and all audio is decoded) and pre-roll; speech is judged by the
+    detector ``vad.vad`` names (:mod:`asr.vad`), one for the whole stream: its decisions
+    can lag the audio by a window (32 ms for Silero), and an endpoint or onset found late
+    takes effect where the audio has got to.
     """
 
     def __init__(
@@ -71,6 +73,9 @@ class StreamingRecognizer:
         self.pre_roll = round(config.pre_roll * self.rate)
         self.received = 0  # samples accepted since the stream began
         self._stream: DecoderStream | None = decoder.stream() if decoder is not None else None
+        self.vad = make_detector(self.vad_cfg, self.rate) if self.endpoint_frames > 0 else None
+        self.decisions: list[bool] = []  # detector decisions not yet used
+        self.decided = 0  # frames of the stream whose decision has been used
         self.reset()
 
     # ------------------------------------------------------------------------- public API
@@ -84,8 +89,6 @@ class StreamingRecognizer:
         self.state = self.model.initial_state()
         self.log_probs: list[torch.Tensor] = []  # final (V,)-rows of this utterance, in chunks
         self.best_path: list[int] = []  # greedy: the collapsed argmax ids of those rows
-        self.vad = SpeechDetector(self.vad_cfg)
-        self.vad_rest = np.zeros(0, np.float32)
         self.heard_speech, self.silence_run = False, 0
         if self._stream is not None:
             self._stream.reset()
@@ -98,11 +101,12 @@ class StreamingRecognizer:
         last ``pre_roll`` seconds of it are fed when speech starts."""
         samples = np.asarray(samples, np.float32).reshape(-1)
         done: list[StreamResult] = []
-        if self.endpoint_frames <= 0:
+        if self.vad is None:
             self.received += len(samples)
             self._feed(samples)
             return done
-        while len(samples):
+        self.decisions += self.vad.push(samples)
+        while len(samples) or self.decisions:
             cut = self._scan(samples)
             head, samples = (samples, samples[:0]) if cut is None else (samples[:cut], samples[cut:])
             self.received += len(head)
@@ -149,22 +153,21 @@ class StreamingRecognizer:
     # ------------------------------------------------------------------------- internals
 
     def _scan(self, samples: np.ndarray) -> int | None:
-        """Run the speech detector over ``samples``: the index just after the frame where
-        speech first starts or where ``endpoint_silence`` of non-speech follows speech
-        (the rest is left for the next call), or None."""
-        joined = np.concatenate([self.vad_rest, samples])
-        n = len(joined) // self.vad_hop
-        for i, db in enumerate(frame_db(joined[: n * self.vad_hop].reshape(n, self.vad_hop))):
+        """Use the detector's pending decisions over ``samples`` (which start at sample
+        ``received`` of the stream): the index just after the frame where speech first
+        starts or where ``endpoint_silence`` of non-speech follows speech (0 when that
+        frame's audio has already been taken), or None when no decision left does either."""
+        while self.decisions:
+            speech = self.decisions.pop(0)
+            self.decided += 1
             onset = False
-            if self.vad(db):
+            if speech:
                 onset = not self.heard_speech
                 self.heard_speech, self.silence_run = True, 0
             elif self.heard_speech:
                 self.silence_run += 1
             if onset or self.silence_run >= self.endpoint_frames:
-                self.vad_rest = np.zeros(0, np.float32)
-                return (i + 1) * self.vad_hop - (len(joined) - len(samples))
-        self.vad_rest = joined[n * self.vad_hop :]
+                return min(len(samples), max(0, self.decided * self.vad_hop - self.received))
         return None
 
     @torch.no_grad()

@@ -29,10 +29,19 @@ from asr.checkpoint import LoadedModel
 from asr.checkpoint import load_model as load_checkpoint
 from asr.confidence import Calibration
 from asr.config import DecodingConfig, SegmentConfig
-from asr.data import AudioDataset, BucketingBatchSampler, ManifestError, Utterance, check_manifest, collate
+from asr.data import (
+    AudioDataset,
+    BucketingBatchSampler,
+    ManifestError,
+    Utterance,
+    check_manifest,
+    collate,
+    read_manifest,
+)
 from asr.decoding import BeamSearchDecoder, Hypothesis, Word, greedy_decode, greedy_hypothesis
 from asr.files import atomic_path
 from asr.segment import Segment, Segmenter
+from asr.vad import FrameDetector, SileroDetector, load_silero, make_detector
 
 ARRAY_BLOCK = 30 * SAMPLE_RATE  # arrays are segmented in blocks of this many samples
 
@@ -108,6 +117,7 @@ class Transcriber:
             raise ValueError(f"batch_size {batch_size} must be at least 1")
         self.loaded, self.decoder, self.batch_size = loaded, decoder, batch_size
         self.segment = segment or SegmentConfig()
+        self._silero: Any = None
         self.settings = {
             **(settings or {}),
             "decoding": _decoding_settings(decoder),
@@ -133,8 +143,16 @@ class Transcriber:
         with AudioStream(audio, name, self.sample_rate) as stream:
             return self._transcribe_blocks(iter(stream), stream.name)
 
+    def _detector(self) -> FrameDetector:
+        """A fresh speech detector for one input (the Silero model loaded once, its state reset)."""
+        if self.segment.vad != "silero":
+            return make_detector(self.segment, self.sample_rate)
+        if self._silero is None:
+            self._silero = load_silero()
+        return SileroDetector(self.segment, self.sample_rate, self._silero)
+
     def _transcribe_blocks(self, blocks: Iterator[np.ndarray], name: str) -> Transcript:
-        segmenter = Segmenter(self.segment, self.sample_rate)
+        segmenter = Segmenter(self.segment, self.sample_rate, self._detector())
 
         def segments() -> Iterator[Segment]:
             for block in blocks:
@@ -150,10 +168,12 @@ class Transcriber:
             )
         if not results:
             if segmenter.speech_seconds == 0:
-                raise AudioError(
-                    f"{name}: no speech: all {duration:.2f} s are silence "
-                    f"(below {self.segment.floor_db:g} dBFS or the noise floor)"
+                why = (
+                    f"Silero VAD found no speech (threshold {self.segment.vad_threshold:g})"
+                    if self.segment.vad == "silero"
+                    else f"below {self.segment.floor_db:g} dBFS or the noise floor"
                 )
+                raise AudioError(f"{name}: no speech: all {duration:.2f} s are silence ({why})")
             raise AudioError(
                 f"{name}: no speech: nothing left after trimming silence and noise "
                 f"({segmenter.speech_seconds:.2f} s above the threshold, "
@@ -324,6 +344,18 @@ class Input:
     source: str
     name: str
     problem: str | None = None
+
+
+def manifest_inputs(path: str | Path) -> tuple[list[Input], list[float]]:
+    """The audio of a JSONL manifest as inputs (output names: the line ids), and durations.
+    Raises :class:`~asr.data.ManifestError` for a malformed manifest or repeated ids."""
+    utts = read_manifest(path)
+    seen: set[str] = set()
+    for u in utts:
+        if u.id in seen:
+            raise ManifestError(f"{path}: id {u.id!r} appears more than once (it names an output file)")
+        seen.add(u.id)
+    return [Input(str(u.audio), u.id) for u in utts], [u.duration for u in utts]
 
 
 def collect_inputs(items: list[str]) -> list[Input]:

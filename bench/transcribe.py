@@ -45,7 +45,7 @@ def batch_rows(args: argparse.Namespace, checkpoint: Path) -> tuple[list[str], d
     utts = read_manifest(args.data / "test.jsonl")
     audio_s = sum(u.duration for u in utts)
     refs = [u.text for u in utts]
-    tuned_file = args.data / "exp" / args.model / "decode" / "tune-lm-dev.json"
+    tuned_file = args.data / "exp" / args.model / "decode" / "tune-lm-dev-mixed.json"
     tuned = json.loads(tuned_file.read_text()) if tuned_file.is_file() else {"alpha": 0.5, "beta": 1.0}
     beam = DecodingConfig(beam_size=args.beam, alpha=tuned["alpha"], beta=tuned["beta"])
     rows, greedy = [], {}
