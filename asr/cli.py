@@ -265,10 +265,11 @@ def cmd_tune_lm(args: argparse.Namespace) -> int:
         nbests = tuned.decode_batch(list(posteriors), workers=config.decoding.workers)
         try:
             calibration = fit_calibration(*labelled_words(refs, _words(nbests)), args.calibration)
-        except ValueError as e:
-            raise LMError(f"cannot calibrate word confidence on {args.manifest}: {e}") from None
-        write_report(out_dir / f"confidence-{name}.json", name, refs, _words(nbests), calibration)
-        best["confidence"] = calibration.to_dict()
+        except ValueError as e:  # an untrained model's empty hypotheses: the weights still stand
+            print(f"warning: word confidence left uncalibrated on {args.manifest}: {e}", file=sys.stderr)
+        else:
+            write_report(out_dir / f"confidence-{name}.json", name, refs, _words(nbests), calibration)
+            best["confidence"] = calibration.to_dict()
     write_text(out, json.dumps({**best, "lm": str(args.lm), "manifest": str(args.manifest), "trials": result.trials}))
     print(f"wrote {out}")
     return _report_bad_lines(args.manifest, bad, len(refs))
