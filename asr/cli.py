@@ -358,7 +358,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from asr.decoding import BeamSearchDecoder
     from asr.lm import with_extra_text
-    from asr.serve import ConnectionOptions, Server, run_server
+    from asr.serve import ConnectionOptions, Server, describe, run_server
     from asr.streaming import StreamingRecognizer
 
     torch.set_num_threads(1)
@@ -377,15 +377,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
             lm = with_extra_text(lm, options.extra_text, d.extra_weight, d.extra_order)
         hotwords = list(decoder.hotwords if decoder is not None else [])
         hotwords += [(p, d.hotword_weight if w is None else w) for p, w in options.hotwords]
-        own = BeamSearchDecoder(loaded.vocab, d, lm, hotwords, loaded.config.seconds_per_frame)
+        own = BeamSearchDecoder(
+            loaded.vocab,
+            d,
+            lm,
+            hotwords,
+            loaded.config.seconds_per_frame,
+            decoder.calibration if decoder is not None else None,
+        )
         return StreamingRecognizer(loaded, own, config.stream, config.segment)
 
     try:
-        make()
+        info = describe(args.model, make())
     except ValueError as e:
         raise CheckpointError(f"{args.model}: {e}") from None
 
-    run_server(Server(make, args.max_streams, args.max_message, args.workers), args.host, args.port)
+    run_server(Server(make, args.max_streams, args.max_message, args.workers, info), args.host, args.port)
     return 0
 
 

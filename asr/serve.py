@@ -1,7 +1,10 @@
 """``asr serve``: a web page that streams the microphone to a :class:`StreamingRecognizer`.
 
-``GET /`` is the page (``asr/web/``: getUserMedia → AudioWorklet → 16 kHz mono int16 PCM);
-``/ws`` is the WebSocket. Protocol, client → server: optionally first a text message
+``GET /`` is the page (``asr/web/``: microphone or an uploaded file → 16 kHz mono int16 PCM
+over the WebSocket; an input level meter, the partial hypothesis, final lines with their times
+and confidence-shaded words, copy and download of the transcript); ``GET /info`` describes
+the model, LM and settings the server runs (JSON: :func:`describe`); ``/ws`` is the
+WebSocket. Protocol, client → server: optionally first a text message
 ``{"type": "config", "hotwords": ["phrase" or ["phrase", weight], ...], "extra_text": ["a
 sentence", ...]}`` (this connection's hotwords, and sentences mixed into the LM as
 ``--extra-text`` does; answered ``{"type": "ready", "lm", "hotwords", "words"}``: the LM in
@@ -35,6 +38,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from asr.lm import LMError
 from asr.streaming import StreamingRecognizer, StreamResult
+from asr.vad import FRAME_SECONDS
 
 WEB = Path(__file__).with_name("web")
 log = logging.getLogger("asr.serve")
@@ -84,14 +88,17 @@ class Server:
         max_streams: int = 16,
         max_message: int = 64000,
         workers: int = 2,
+        info: dict[str, Any] | None = None,
     ) -> None:
         self.make_recognizer, self.max_streams, self.max_message = make_recognizer, max_streams, max_message
+        self.info = info or {}
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="asr-stream")
         self.open = 0
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/", self.page)
+        app.router.add_get("/info", self.describe)
         app.router.add_get("/ws", self.websocket)
         app.router.add_static("/static", WEB)
         app.on_shutdown.append(self._shutdown)
@@ -102,6 +109,9 @@ class Server:
 
     async def page(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(WEB / "index.html")
+
+    async def describe(self, request: web.Request) -> web.Response:
+        return web.json_response(self.info)
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(max_msg_size=0)  # sizes are checked here, with our own close code
@@ -174,6 +184,35 @@ def _describe(recognizer: StreamingRecognizer) -> dict[str, Any]:
         return {"lm": None, "hotwords": 0, "words": 0}
     lm = str(decoder.lm.path) if decoder.lm is not None else None
     return {"lm": lm, "hotwords": len(decoder.hotwords), "words": len(decoder.words or [])}
+
+
+def describe(model: Path | str, recognizer: StreamingRecognizer) -> dict[str, Any]:
+    """What ``GET /info`` tells the page: the checkpoint ``model`` and its architecture, the
+    decoding (greedy, or beam + LM with its weights), the LM, hotword count, lexicon size,
+    whether word confidences are calibrated, and the endpointing settings."""
+    loaded, decoder = recognizer.loaded, recognizer.decoder
+    cfg = loaded.config.model
+    lookahead_ms = round(1000 * cfg.lookahead * loaded.config.seconds_per_frame * cfg.output_frames)
+    parameters = loaded.model.num_parameters()
+    architecture = (
+        f"{cfg.num_layers}x{cfg.hidden_size} {cfg.cell.upper()}, lookahead {lookahead_ms} ms, "
+        f"{parameters / 1e6:.1f} M parameters"
+    )
+    if decoder is None:
+        decoding = "greedy"
+    else:
+        d = decoder.config
+        decoding = f"beam {d.beam_size}" + (f" + LM (alpha {d.alpha:g}, beta {d.beta:g})" if decoder.lm else "")
+    return {
+        "model": str(model),
+        "architecture": architecture,
+        "decoding": decoding,
+        **_describe(recognizer),
+        "calibrated": decoder is not None and decoder.calibration is not None,
+        "sample_rate": recognizer.rate,
+        "vad": recognizer.vad_cfg.vad,
+        "endpoint": recognizer.endpoint_frames * FRAME_SECONDS,
+    }
 
 
 def _accept(recognizer: StreamingRecognizer, samples: np.ndarray) -> tuple[list[StreamResult], str]:

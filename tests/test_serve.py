@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,28 +12,14 @@ import aiohttp
 import numpy as np
 import pytest
 
-from tests.conftest import free_port
 from tests.test_transcribe import TEXTS, clips
+from tools.chromium import start_serve
 
 PAIRS = [(0, 1), (1, 2), (2, 3), (3, 0)]
 
 
 def start_server(checkpoint: Path, *extra: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    command = [sys.executable, "-m", "asr.cli", "serve", "--model", str(checkpoint), "--port", str(port),
-               "--endpoint", "0.6", *extra]  # fmt: skip
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(proc.stdout.read()) from None
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("asr serve did not start")
+    return start_serve(["--model", str(checkpoint), "--endpoint", "0.6", *extra])
 
 
 @pytest.fixture()
@@ -108,13 +91,30 @@ def test_stream_cap_and_page(streaming_checkpoint: Path) -> None:
                 assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
                 await first.close()
                 await second.close()
-                async with session.get(url + "/") as page, session.get(url + "/static/capture.js") as js:
-                    return third.close_code, await page.text(), await js.text()
+                texts = []
+                for path in ("/", "/static/capture.js", "/static/page.js"):
+                    async with session.get(url + path) as response:
+                        texts.append(await response.text())
+                async with session.get(url + "/info") as info:
+                    return third.close_code, *texts, await info.json()
 
-        code, page, js = asyncio.run(main())
+        code, page, js, script, info = asyncio.run(main())
         assert code == 1013
-        assert "getUserMedia" in page and "/ws" in page
+        assert '<script src="/static/page.js">' in page and 'id="level"' in page and 'id="file"' in page
+        assert "getUserMedia" in script and "/ws" in script and "/info" in script
         assert 'registerProcessor("pcm16-capture"' in js
+        assert info == {
+            "model": str(streaming_checkpoint),
+            "architecture": "2x128 LSTM, lookahead 240 ms, 0.5 M parameters",
+            "decoding": "greedy",
+            "lm": None,
+            "hotwords": 0,
+            "words": 0,
+            "calibrated": False,
+            "sample_rate": 16000,
+            "vad": "silero",
+            "endpoint": 0.6,
+        }
     finally:
         proc.terminate()
         proc.wait(10)
