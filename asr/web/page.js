@@ -44,6 +44,7 @@ function busy(on) {
 // ----------------------------------------------------------------------------- results
 
 function send(session, pcm) {
+  if (!session.sent) session.t0 = performance.now();
   session.sent++;
   session.ws.send(pcm);
 }
@@ -52,7 +53,9 @@ function addFinal(session, msg) {
   if (!msg.text) return;
   // the line's time is its words' span (the utterance's audio runs from the pre-roll to the endpoint)
   const [start, end] = msg.words.length ? [msg.words[0][1], msg.words[msg.words.length - 1][2]] : [msg.start, msg.end];
-  const line = {start, end, text: msg.text, words: msg.words};
+  // received: seconds from the session's first audio message to this line's arrival
+  const received = +((performance.now() - session.t0) / 1000).toFixed(3);
+  const line = {start, end, text: msg.text, words: msg.words, received};
   session.record.lines.push(line);
   const p = document.createElement("p");
   p.className = "final";
