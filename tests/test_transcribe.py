@@ -151,8 +151,21 @@ def test_api_takes_arrays_at_any_rate_and_channels(model: asr.Transcriber) -> No
     stereo = np.stack([at_44k, at_44k], axis=1)
     assert model.transcribe(stereo, sample_rate=44100).text == "open the door"
     assert model.transcribe((clip * 32767).astype(np.int16)).text == "open the door"
-    with pytest.raises(AudioError, match=r"<array>: no speech"):
+    with pytest.raises(
+        AudioError, match=r"<array>: no speech: .*Silero VAD found no speech.*energy detector found none"
+    ):
         model.transcribe(np.zeros(16000, np.float32))
+
+
+def test_energy_detector_takes_over_where_silero_hears_nothing(model: asr.Transcriber) -> None:
+    """Steady noise is not speech to Silero but is to the energy detector; the input is then
+    decoded with energy segmentation instead of failing, and the settings say so."""
+    noise = np.random.default_rng(0).normal(0, 0.05, 16000).astype(np.float32)
+    audio = np.concatenate([np.zeros(8000, np.float32), noise, np.zeros(8000, np.float32)])
+    result = model.transcribe(audio)
+    assert result.settings["vad_fallback"] == "energy" and result.settings["segment"]["vad"] == "silero"
+    assert len(result.segments) == 1 and abs(result.segments[0].start - 0.35) < 0.05
+    assert "vad_fallback" not in model.transcribe(clips()[1]).settings
 
 
 def test_json_result_has_word_times_and_settings(model: asr.Transcriber, tmp_path: Path) -> None:
