@@ -94,12 +94,11 @@ def test_partial_includes_all_audio_fed(streaming_checkpoint: Path) -> None:
     assert result.text == "open the door" and result.start == pytest.approx(len(first) / 16000)
 
 
-def test_endpointing_splits_utterances_with_absolute_times(streaming_checkpoint: Path) -> None:
+@pytest.mark.parametrize("vad", ["silero", "energy"])
+def test_endpointing_splits_utterances_with_absolute_times(streaming_checkpoint: Path, vad: str) -> None:
     loaded = load_model(streaming_checkpoint)
     audio = concatenate(clips()[:3], gap=1.5)
-    # energy: the toy model reads its first clip as "hello wold" when Silero's endpoint feeds it 70 ms more
-    # silence (tests/test_vad.py covers Silero; this test is about the endpointing mechanics and times)
-    rec = StreamingRecognizer(loaded, config=StreamConfig(endpoint_silence=0.6), vad=SegmentConfig(vad="energy"))
+    rec = StreamingRecognizer(loaded, config=StreamConfig(endpoint_silence=0.6), vad=SegmentConfig(vad=vad))
     finals = [r for i in range(0, len(audio), 1600) for r in rec.accept(audio[i : i + 1600])]
     finals.append(rec.finalize())
     texts = [f.text for f in finals if f.text]
@@ -173,7 +172,7 @@ def test_cli_stream_mic_until_ctrl_c(streaming_checkpoint: Path, tmp_path: Path)
     command = [sys.executable, "-m", "asr.cli", "stream", "--model", str(streaming_checkpoint), "--mic"]
     # started with SIGINT ignored, as a job started with & from a script is: Ctrl-C must still work
     ignore_ctrl_c = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)  # noqa: E731
-    result = subprocess.run([*command, "--endpoint", "0.6", "--vad", "energy"], capture_output=True, text=True,
+    result = subprocess.run([*command, "--endpoint", "0.6"], capture_output=True, text=True,
                             timeout=120, env=env, preexec_fn=ignore_ctrl_c)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == TEXTS[:2]
