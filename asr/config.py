@@ -226,7 +226,8 @@ class SegmentConfig:
     """Splitting long audio for transcription (``asr.segment.Segmenter``), times in seconds.
 
     ``vad``: the speech detector (:mod:`asr.vad`). ``silero``: a 32 ms window is speech when
-    Silero VAD's probability reaches ``vad_threshold``. ``energy``: a frame (10 ms) is speech
+    Silero VAD's probability reaches ``vad_threshold`` (and, in a background Silero hears as
+    speech, when its energy stands ``vad_gate_db`` above that background). ``energy``: a frame (10 ms) is speech
     when its energy is above ``floor_db`` (dBFS), ``margin_db`` above the tracked noise
     floor, and within ``range_db`` of the tracked speech peak.
     A pause of ``min_silence`` ends a segment (``pad`` of it kept at each side); speech
@@ -248,6 +249,9 @@ class SegmentConfig:
     # silero: speech probability that starts speech (it ends 0.15 lower); 0.35 rather than
     # Silero's 0.5: on long UQM files it misses less processed speech (bench/vad.py)
     vad_threshold: float = 0.35
+    # silero: when it calls nearly everything speech (babble), frames must also stand this many
+    # dB above the background by energy (asr.vad.BusyGate; 0: off)
+    vad_gate_db: float = 3.0
 
     def __post_init__(self) -> None:
         if not 0 < self.overlap + self.search < self.max_seconds:
@@ -260,6 +264,8 @@ class SegmentConfig:
             raise ConfigError(
                 f"segment.vad {self.vad!r} must be silero or energy, vad_threshold {self.vad_threshold:g} in (0.15, 1)"
             )
+        if self.vad_gate_db < 0:
+            raise ConfigError(f"segment.vad_gate_db {self.vad_gate_db:g} must not be negative (0: no gate)")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import pytest
 from asr.audio import load_audio
 from asr.config import ConfigError, SegmentConfig
 from asr.segment import Segmenter
-from asr.vad import EnergyDetector, SileroDetector, VADError, make_detector
+from asr.vad import BusyGate, EnergyDetector, SileroDetector, VADError, make_detector
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "fixtures"
 
@@ -70,4 +70,61 @@ def test_detector_errors_and_settings() -> None:
         SegmentConfig(vad="webrtc")
     with pytest.raises(ConfigError, match=r"vad_threshold 1\.2"):
         SegmentConfig(vad_threshold=1.2)
+    with pytest.raises(ConfigError, match=r"segment\.vad_gate_db -1 must not be negative"):
+        SegmentConfig(vad_gate_db=-1)
     assert SegmentConfig().vad == "silero"
+
+
+def gate_run(db: np.ndarray, speech: np.ndarray, margin: float = 3.0, seed: int = 0) -> np.ndarray:
+    """BusyGate's decisions over frame energies ``db`` and Silero decisions ``speech``, fed in random chunks."""
+    gate, out, i, rng = BusyGate(margin), [], 0, np.random.default_rng(seed)
+    while i < len(db):
+        n = int(rng.integers(1, 300))
+        out += gate.push(db[i : i + n].tolist(), speech[i : i + n].tolist())
+        i += n
+    return np.array(out + gate.push([], [], final=True))
+
+
+def test_busy_gate_keeps_only_frames_above_a_speech_like_background() -> None:
+    rng = np.random.default_rng(0)
+    frames = 3000  # 30 s: a talker 8 dB over babble for 2 s of every 3
+    db = -30 + rng.normal(0, 1.5, frames)
+    talker = (np.arange(frames) // 100) % 3 != 2
+    db[talker] += 8
+    always = np.ones(frames, bool)  # Silero hears speech everywhere
+    out = gate_run(db, always)
+    assert len(out) == frames and np.array_equal(out, gate_run(db, always, seed=1))
+    assert out[:500].all()  # under 5 s of history: Silero's word stands
+    late = slice(1000, frames)
+    assert out[late][talker[late]].mean() > 0.97 and out[late][~talker[late]].mean() < 0.3
+    assert gate_run(db, always, margin=20)[1000:].sum() == 0  # nothing stands 20 dB out
+    # with pauses Silero finds (a third of the time non-speech), decisions pass unchanged
+    assert np.array_equal(gate_run(db, talker), talker)
+
+
+def test_silero_with_the_gate_finds_pauses_in_babble() -> None:
+    clip = load_audio(FIXTURES / "utt1.wav")
+    others = [load_audio(FIXTURES / f"utt{i}.wav") for i in (0, 2, 3, 0, 2, 3)]  # six voices, each shifted
+    rng = np.random.default_rng(0)
+    parts, spans, t = [], [], 0
+    for _ in range(8):  # 8 x (utt1 + 1 s pause)
+        parts += [clip, np.zeros(16000, np.float32)]
+        spans.append((t, t + len(clip)))
+        t += len(clip) + 16000
+    talker = np.concatenate(parts)
+    loops = [np.tile(o, len(talker) // len(o) + 1)[: len(talker)] for o in others]
+    babble = sum(np.roll(loop, int(rng.integers(16000))) for loop in loops)
+    babble *= np.sqrt(np.mean(clip**2) / np.mean(babble**2)) / 10 ** (10 / 20)  # 10 dB under the talker
+    audio = (talker + babble).astype(np.float32)
+    plain = decisions(SileroDetector(SegmentConfig(vad_gate_db=0)), audio, None)
+    gated = decisions(SileroDetector(SegmentConfig()), audio, 0)
+    pauses = np.ones(len(plain), bool)
+    for s, e in spans:
+        pauses[s // 160 - 20 : e // 160 + 20] = False
+    pauses[:500] = False  # the gate needs 5 s of history
+    assert np.mean(np.array(plain)[pauses]) > 0.9  # Silero alone: babble is speech
+    assert np.mean(np.array(gated)[pauses]) < 0.3
+    in_speech = np.zeros(len(plain), bool)
+    for s, e in spans[4:]:
+        in_speech[s // 160 : e // 160] = True
+    assert np.mean(np.array(gated)[in_speech]) > 0.9
