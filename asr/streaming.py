@@ -17,6 +17,7 @@ A result's ``words`` carry absolute times from the start of the stream.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,7 +75,7 @@ class StreamingRecognizer:
         self.received = 0  # samples accepted since the stream began
         self._stream: DecoderStream | None = decoder.stream() if decoder is not None else None
         self.vad = make_detector(self.vad_cfg, self.rate) if self.endpoint_frames > 0 else None
-        self.decisions: list[bool] = []  # detector decisions not yet used
+        self.decisions: deque[bool] = deque()  # detector decisions not yet used
         self.decided = 0  # frames of the stream whose decision has been used
         self.reset()
 
@@ -105,7 +106,7 @@ class StreamingRecognizer:
             self.received += len(samples)
             self._feed(samples)
             return done
-        self.decisions += self.vad.push(samples)
+        self.decisions.extend(self.vad.push(samples))
         while len(samples) or self.decisions:
             cut = self._scan(samples)
             head, samples = (samples, samples[:0]) if cut is None else (samples[:cut], samples[cut:])
@@ -158,7 +159,7 @@ class StreamingRecognizer:
         starts or where ``endpoint_silence`` of non-speech follows speech (0 when that
         frame's audio has already been taken), or None when no decision left does either."""
         while self.decisions:
-            speech = self.decisions.pop(0)
+            speech = self.decisions.popleft()
             self.decided += 1
             onset = False
             if speech:

@@ -15,7 +15,7 @@ decide, in order (frame ``k`` covers samples ``[k * hop, (k + 1) * hop)`` of the
   room): there it scores the pauses as speech too. So when Silero has called nearly all of the
   last 10 s speech (:class:`BusyGate`), a frame must also stand ``vad_gate_db`` above the
   background by energy (0.2 s averages against their 10th percentile over those 10 s); on
-  six-voice babble at 10 and 5 dB SNR this lifts segment-boundary F1 from 0.15 to about 0.7
+  six-voice babble at 10 and 5 dB SNR this lifts segment-boundary F1 from 0.15 to 0.6–0.7
   (bench/vad.py). Decisions lag the audio by up to one window (plus 0.1 s where the gate applies).
 - :class:`EnergyDetector` (``--vad energy``): frame energy against a tracked noise floor and
   speech peak (:class:`SpeechDetector`); no model, no lag, but noise above the floor margin

@@ -11,7 +11,7 @@ starts and ends, within ``--tolerance`` seconds, one to one), WER of the long-fi
 transcript (beam search + LM), real-time factor of the whole transcription and of the
 detector alone. One thread.
 
-    python bench/vad.py [--data data/synthetic-demo] [--test uqm/test400.jsonl] [--utts 120]
+    python bench/vad.py [--data data/synthetic-demo] [--test uqm/test400.jsonl] [--utts 400]
 """
 
 from __future__ import annotations
@@ -104,8 +104,8 @@ def boundary_f1(predicted: list[float], reference: list[float], tolerance: float
 def main() -> None:
     parser = model_parser(__doc__)
     parser.add_argument("--test", default="uqm/test400.jsonl", help="manifest, relative to --data")
-    parser.add_argument("--utts", type=int, default=120, help="test utterances used")
-    parser.add_argument("--files", type=int, default=4, help="long files they are joined into")
+    parser.add_argument("--utts", type=int, default=400, help="test utterances used")
+    parser.add_argument("--files", type=int, default=12, help="long files they are joined into")
     parser.add_argument("--beam", type=int, default=20)
     parser.add_argument("--tolerance", type=float, default=0.3, help="boundary match window (s)")
     parser.add_argument("--seed", type=int, default=0)

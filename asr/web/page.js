@@ -165,6 +165,10 @@ async function startMicrophone() {
     stream.getTracks().forEach((t) => t.stop());
     await context.close();
   };
+  if (live !== session) {  // the server closed the socket (too many streams) while the microphone opened
+    await session.stopCapture();
+    return;
+  }
   setStatus("listening");
 }
 
