@@ -230,7 +230,8 @@ class SegmentConfig:
     speech, when its energy stands ``vad_gate_db`` above that background). ``energy``: a frame (10 ms) is speech
     when its energy is above ``floor_db`` (dBFS), ``margin_db`` above the tracked noise
     floor, and within ``range_db`` of the tracked speech peak.
-    A pause of ``min_silence`` ends a segment (``pad`` of it kept at each side); speech
+    A pause of ``min_silence`` ends a segment (``pad`` of it kept at each side; -1: the
+    detector's own, 0.1 s for silero, 0.15 s for energy, whose speech stops sooner); speech
     longer than ``max_seconds`` is cut at its quietest frame in the last ``search`` seconds,
     the two segments overlapping by ``overlap`` and each word kept by the one that owns
     its midpoint. Stretches with less than ``min_speech`` of speech are dropped as noise.
@@ -238,7 +239,7 @@ class SegmentConfig:
 
     max_seconds: float = field(default=20.0, metadata=_option("--max-segment", help="longest segment (seconds)"))
     min_silence: float = field(default=0.4, metadata=_option("--min-silence", help="pause that ends a segment"))
-    pad: float = 0.15
+    pad: float = -1.0
     overlap: float = 1.0
     search: float = 5.0
     floor_db: float = -60.0
@@ -258,8 +259,11 @@ class SegmentConfig:
             raise ConfigError(
                 f"segment.max_seconds {self.max_seconds} must exceed overlap + search ({self.overlap + self.search})"
             )
-        if self.min_silence <= 0 or self.pad < 0 or self.overlap < 0:
-            raise ConfigError("segment.min_silence must be positive, pad and overlap not negative")
+        if self.min_silence <= 0 or self.overlap < 0 or not (self.pad >= 0 or self.pad == -1):
+            raise ConfigError(
+                f"segment.min_silence {self.min_silence:g} must be positive, overlap {self.overlap:g} not negative, "
+                f"pad {self.pad:g} not negative (or -1: the detector's own)"
+            )
         if self.vad not in ("silero", "energy") or not 0.15 < self.vad_threshold < 1:
             raise ConfigError(
                 f"segment.vad {self.vad!r} must be silero or energy, vad_threshold {self.vad_threshold:g} in (0.15, 1)"

@@ -56,7 +56,6 @@ class Segmenter:
         self.cfg = cfg = cfg or SegmentConfig()
         self.rate = sample_rate
         self.hop = round(FRAME_SECONDS * sample_rate)
-        self.pad = round(cfg.pad * sample_rate)
         self.max_len = round(cfg.max_seconds * sample_rate)
         self.half_overlap = round(cfg.overlap * sample_rate / 2)
         self.min_silence = max(1, round(cfg.min_silence / FRAME_SECONDS))
@@ -69,6 +68,7 @@ class Segmenter:
         self.speech: list[bool] = []  # and whether each is speech
         self.e0 = 0
         self.detector = detector if detector is not None else make_detector(cfg, sample_rate)
+        self.pad = round((self.detector.pad if cfg.pad == -1 else cfg.pad) * sample_rate)
         self.pending: list[float] = []  # dB of the frames after self.frames, not yet decided
         self.decisions: list[bool] = []  # decisions of frames after self.frames, not yet used
         self.seg_start: int | None = None  # absolute sample where the open segment starts

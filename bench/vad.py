@@ -169,7 +169,8 @@ def main() -> None:
         f"{PAUSE[0]}–{PAUSE[1]} s). Boundary F1: segment starts and ends against utterance starts and ends "
         f"within {args.tolerance} s. RTF: processing time / audio time, one thread (VAD: the detector alone). "
         "silero: with the busy-background energy gate (`vad_gate_db` 3, the default); "
-        "no gate: Silero's decisions alone."
+        "no gate: Silero's decisions alone. Segments keep each detector's own pad past its speech "
+        "(silero 0.1 s, energy 0.15 s)."
     )
     header = ["condition", "--vad", "boundary F1", "WER", "RTF", "VAD RTF"]
     publish(SECTION, caption, header, rows, args.out)

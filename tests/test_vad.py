@@ -62,6 +62,18 @@ def test_segmenter_with_silero_cuts_speech_out_of_noise() -> None:
     assert last / 100 - 0.05 <= segments[0].end <= last / 100 + 0.3
 
 
+@pytest.mark.parametrize("vad", ["silero", "energy"])
+def test_segments_keep_the_detectors_pad_unless_one_is_set(vad: str) -> None:
+    """Silero's speech outlasts the sound by a window: its segments keep 0.1 s, energy's 0.15 s."""
+    audio, _, _ = padded_clip()
+    speech = np.flatnonzero(decisions(make_detector(SegmentConfig(vad=vad)), audio, None))
+    for pad, want in ((-1.0, {"silero": 0.1, "energy": 0.15}[vad]), (0.3, 0.3), (0.0, 0.0)):
+        segmenter = Segmenter(SegmentConfig(vad=vad, pad=pad))
+        (segment,) = segmenter.push(audio) + segmenter.finish()
+        assert segment.start == pytest.approx(speech.min() / 100 - want, abs=1e-6)
+        assert segment.end == pytest.approx((speech.max() + 1) / 100 + want, abs=1e-6)
+
+
 def test_detector_errors_and_settings() -> None:
     with pytest.raises(VADError, match="8 or 16 kHz audio, not 22050 Hz"):
         make_detector(SegmentConfig(vad="silero"), 22050)
@@ -72,6 +84,8 @@ def test_detector_errors_and_settings() -> None:
         SegmentConfig(vad_threshold=1.2)
     with pytest.raises(ConfigError, match=r"segment\.vad_gate_db -1 must not be negative"):
         SegmentConfig(vad_gate_db=-1)
+    with pytest.raises(ConfigError, match=r"pad -0\.1 not negative \(or -1: the detector's own\)"):
+        SegmentConfig(pad=-0.1)
     assert SegmentConfig().vad == "silero"
 
 
