@@ -200,7 +200,9 @@ class Transcriber:
                 f"under the {self.segment.min_speech:g} s minimum)"
             )
         words = tuple(w for r in results for w in r.words)
-        return Transcript(" ".join(w.word for w in words), words, tuple(results), duration, self.settings)
+        # the pad the detector chose (segment.pad -1), so the settings reproduce the run
+        settings = {**self.settings, "segment": {**self.settings["segment"], "pad": segmenter.pad / self.sample_rate}}
+        return Transcript(" ".join(w.word for w in words), words, tuple(results), duration, settings)
 
     def transcribe_segments(self, segments: Iterable[Segment]) -> Iterator[SegmentResult]:
         """Decode segments in batches of ``batch_size``; words shifted to absolute times and

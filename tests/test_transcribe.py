@@ -165,7 +165,9 @@ def test_energy_detector_takes_over_where_silero_hears_nothing(model: asr.Transc
     result = model.transcribe(audio)
     assert result.settings["vad_fallback"] == "energy" and result.settings["segment"]["vad"] == "silero"
     assert len(result.segments) == 1 and abs(result.segments[0].start - 0.35) < 0.05
-    assert "vad_fallback" not in model.transcribe(clips()[1]).settings
+    assert result.settings["segment"]["pad"] == 0.15  # the energy detector's own pad
+    assert "vad_fallback" not in (clean := model.transcribe(clips()[1])).settings
+    assert clean.settings["segment"]["pad"] == 0.1 and model.settings["segment"]["pad"] == -1
 
 
 def test_json_result_has_word_times_and_settings(model: asr.Transcriber, tmp_path: Path) -> None:
