@@ -46,6 +46,8 @@ class Segmenter:
     """Streaming segmentation: ``push(samples)`` → finished segments; ``finish()`` → the rest.
 
     ``speech_seconds`` counts the frames judged speech so far (0 for an all-silent input).
+    ``pad_seconds``: the pad each segment keeps around its speech (``cfg.pad``, or the
+    detector's own where that is -1).
     ``detector``: the speech detector (default: the one ``cfg.vad`` names); frames wait in
     :attr:`pending` until it has decided them.
     """
@@ -68,7 +70,8 @@ class Segmenter:
         self.speech: list[bool] = []  # and whether each is speech
         self.e0 = 0
         self.detector = detector if detector is not None else make_detector(cfg, sample_rate)
-        self.pad = round((self.detector.pad if cfg.pad == -1 else cfg.pad) * sample_rate)
+        self.pad_seconds = self.detector.pad if cfg.pad == -1 else cfg.pad  # -1: the detector's own
+        self.pad = round(self.pad_seconds * sample_rate)
         self.pending: list[float] = []  # dB of the frames after self.frames, not yet decided
         self.decisions: list[bool] = []  # decisions of frames after self.frames, not yet used
         self.seg_start: int | None = None  # absolute sample where the open segment starts

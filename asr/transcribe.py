@@ -201,7 +201,7 @@ class Transcriber:
             )
         words = tuple(w for r in results for w in r.words)
         # the pad the detector chose (segment.pad -1), so the settings reproduce the run
-        settings = {**self.settings, "segment": {**self.settings["segment"], "pad": segmenter.pad / self.sample_rate}}
+        settings = {**self.settings, "segment": {**self.settings["segment"], "pad": segmenter.pad_seconds}}
         return Transcript(" ".join(w.word for w in words), words, tuple(results), duration, settings)
 
     def transcribe_segments(self, segments: Iterable[Segment]) -> Iterator[SegmentResult]:

@@ -52,8 +52,8 @@ class VADError(ValueError):
 
 
 class FrameDetector(Protocol):
-    #: seconds of audio a segment keeps beyond the first and last speech frame when
-    #: ``segment.pad`` is not set: how far this detector's speech tends to stop short
+    #: seconds of audio a segment keeps beyond its first and last speech frame when
+    #: ``segment.pad`` is -1: what suits where this detector's speech starts and ends
     pad: float
 
     def push(self, samples: np.ndarray) -> list[bool]:
@@ -107,8 +107,8 @@ class _Framer:
 
 class EnergyDetector:
     """:class:`FrameDetector` by frame energy (:class:`SpeechDetector`): every complete frame
-    is decided as soon as it arrives. Its speech ends with the last frame above the
-    thresholds, inside a fading consonant; segments keep 0.15 s on each side."""
+    is decided as soon as it arrives. Its speech ends on the last frame above the
+    thresholds (on the test fixtures, at the sound's end); segments keep 0.15 s on each side."""
 
     pad = 0.15
 
@@ -211,8 +211,8 @@ class SileroDetector:
     ``probabilities`` keeps every window's probability (for inspection and benchmarks).
     Its speech ends 30–70 ms after the last sound (32 ms windows, the lower threshold to
     end), so segments keep 0.1 s on each side: on bench/vad.py's long files 0.1 s reads
-    0.4–1.8 WER points better than 0.15 s on clean audio, babble and tones, and equal in
-    white noise (recipes/synthetic/RESULTS.md)."""
+    0.4–1.8 WER points better than 0.15 s on clean audio, babble and tones at 10 dB, and
+    equal in white noise and tones at 5 dB (recipes/synthetic/RESULTS.md)."""
 
     pad = 0.1
 

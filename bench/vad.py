@@ -28,7 +28,7 @@ from asr.audio import AudioError, load_audio
 from asr.config import DecodingConfig, SegmentConfig
 from asr.data import read_manifest
 from asr.metrics import score
-from asr.vad import make_detector
+from asr.vad import EnergyDetector, SileroDetector, make_detector
 
 SECTION = "## Speech detection under noise: --vad silero | energy"
 RATE = 16000
@@ -170,7 +170,7 @@ def main() -> None:
         f"within {args.tolerance} s. RTF: processing time / audio time, one thread (VAD: the detector alone). "
         "silero: with the busy-background energy gate (`vad_gate_db` 3, the default); "
         "no gate: Silero's decisions alone. Segments keep each detector's own pad past its speech "
-        "(silero 0.1 s, energy 0.15 s)."
+        f"(silero {SileroDetector.pad:g} s, energy {EnergyDetector.pad:g} s)."
     )
     header = ["condition", "--vad", "boundary F1", "WER", "RTF", "VAD RTF"]
     publish(SECTION, caption, header, rows, args.out)
