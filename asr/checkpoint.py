@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from asr.config import ExperimentConfig, from_dict
+from asr.config import ExperimentConfig, FeatureConfig, from_dict
 from asr.features import FeaturePipeline
 from asr.files import atomic_path, marker_problem
 from asr.model import AcousticModel
@@ -181,7 +181,8 @@ def init_weights(loaded: LoadedModel, path: str | Path) -> bool:
         loaded.model.load_state_dict(state["model"])
     except RuntimeError as e:
         raise CheckpointError(f"{path}: its weights do not fit this model config: {e}") from None
-    same_features = state["config"].get("features") == dataclasses.asdict(loaded.config.features)
+    theirs_features = state["config"].get("features")  # older checkpoints lack newer fields: compare configs
+    same_features = theirs_features is not None and from_dict(FeatureConfig, theirs_features) == loaded.config.features
     if same_features:
         loaded.features.load_state_dict(state["features"])
     return same_features

@@ -31,6 +31,9 @@ def _option(*aliases: str, help: str) -> dict[str, Any]:
     return {"flags": aliases, "help": help}
 
 
+NORMALIZATIONS = ("utterance", "online", "global", "none")
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """Log-mel front-end. Times in milliseconds; derived sizes are properties."""
@@ -42,7 +45,17 @@ class FeatureConfig:
     n_fft: int = 512
     f_min: float = 20.0
     f_max: float = 7600.0
-    normalize: str = "utterance"  # "utterance" mean/variance normalization or "none"
+    # "utterance" mean/variance normalization (offline models), "online" (causal: each frame by
+    # its utterance's frames so far, with the global statistics as a prior of cmvn_prior_frames
+    # frames; streaming), "global" (training-set statistics) or "none"
+    normalize: str = "utterance"
+    cmvn_prior_frames: float = 100.0
+
+    def __post_init__(self) -> None:
+        if self.normalize not in NORMALIZATIONS:
+            raise ConfigError(f"features.normalize {self.normalize!r}: one of {', '.join(NORMALIZATIONS)}")
+        if self.cmvn_prior_frames < 0:
+            raise ConfigError(f"features.cmvn_prior_frames {self.cmvn_prior_frames:g} must not be negative")
 
     @property
     def win_length(self) -> int:

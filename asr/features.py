@@ -7,10 +7,12 @@ computed chunk by chunk equal the offline ones.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torchaudio
 
-from asr.config import FeatureConfig, SpecAugmentConfig
+from asr.config import NORMALIZATIONS, FeatureConfig, SpecAugmentConfig
 
 LOG_FLOOR = 1e-6
 
@@ -125,17 +127,58 @@ def spec_augment(
     return feats * keep
 
 
+@dataclass(frozen=True)
+class CmvnState:
+    """Running statistics of one stream's raw log-mels for ``normalize="online"``:
+    ``frames`` seen, their per-bin ``total (n_mels,)`` and ``squares (n_mels,)`` (float64)."""
+
+    frames: int
+    total: torch.Tensor
+    squares: torch.Tensor
+
+
+def online_cmvn(
+    feats: torch.Tensor,
+    lengths: torch.Tensor,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    prior_frames: float,
+    start: CmvnState | None = None,
+    eps: float = 1e-5,
+) -> torch.Tensor:
+    """Causal mean/variance normalization: frame ``t`` of an utterance by the statistics of
+    its frames ``0..t`` (those of ``start`` first), with the global ``mean``/``std``
+    ``(n_mels,)`` counted as ``prior_frames`` frames (Kaldi's online CMVN with a global prior).
+
+    ``feats (B, T, F)`` raw log-mels, ``lengths (B,)`` → ``(B, T, F)``, padded frames 0.
+    The same numbers whether an utterance comes whole or chunk by chunk (``start``, B = 1).
+    """
+    mask = (torch.arange(feats.shape[1], device=feats.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+    x = feats.double() * mask
+    total, squares = x.cumsum(1), (x * x).cumsum(1)
+    count = torch.arange(1, feats.shape[1] + 1, device=feats.device, dtype=torch.float64)[None, :, None]
+    if start is not None:
+        total, squares, count = total + start.total, squares + start.squares, count + start.frames
+    mu, var = mean.double(), std.double() ** 2
+    n = count + prior_frames
+    m = (total + prior_frames * mu) / n
+    v = ((squares + prior_frames * (var + mu * mu)) / n - m * m).clamp(min=0)
+    return ((x - m) / torch.sqrt(v + eps) * mask).to(feats.dtype)
+
+
 class FeaturePipeline(torch.nn.Module):
     """Waveforms → normalized log-mels, the model's input. Holds global CMVN statistics
-    (buffers, saved in checkpoints) for ``normalize="global"``, the streaming-friendly mode.
+    (buffers, saved in checkpoints) for ``normalize="global"`` and as the prior of
+    ``"online"``, the two streaming-friendly modes.
 
     ``forward(waveforms (B, S), lengths (B,))`` → ``(feats (B, T, n_mels), frames (B,))``.
+    Streaming feeds raw log-mels through :meth:`normalize_chunk` from :meth:`initial_cmvn`.
     """
 
     def __init__(self, cfg: FeatureConfig) -> None:
         super().__init__()
-        if cfg.normalize not in ("utterance", "global", "none"):
-            raise ValueError(f"unknown feature normalization {cfg.normalize!r}")
+        if cfg.normalize not in NORMALIZATIONS:
+            raise ValueError(f"unknown feature normalization {cfg.normalize!r} ({', '.join(NORMALIZATIONS)})")
         self.cfg = cfg
         self.logmel = LogMel(cfg)
         self.register_buffer("mean", torch.zeros(cfg.n_mels))
@@ -145,13 +188,38 @@ class FeaturePipeline(torch.nn.Module):
         self, waveforms: torch.Tensor, lengths: torch.Tensor, warp: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         feats, frames = self.logmel(waveforms, lengths, warp)
+        return self.normalize(feats, frames), frames
+
+    def normalize(self, feats: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """Raw log-mels ``(B, T, n_mels)`` of whole utterances, ``frames (B,)`` → normalized, padding 0."""
         if self.cfg.normalize == "utterance":
-            return utterance_cmvn(feats, frames), frames
+            return utterance_cmvn(feats, frames)
+        if self.cfg.normalize == "online":
+            return online_cmvn(feats, frames, self.mean, self.std, self.cfg.cmvn_prior_frames)
+        valid = (torch.arange(feats.shape[1], device=feats.device)[None, :] < frames[:, None]).unsqueeze(-1)
         if self.cfg.normalize == "global":
-            valid = torch.arange(feats.shape[1], device=feats.device)[None, :] < frames[:, None]
-            return (feats - self.mean) / self.std * valid.unsqueeze(-1), frames
-        valid = torch.arange(feats.shape[1], device=feats.device)[None, :] < frames[:, None]
-        return feats * valid.unsqueeze(-1), frames  # padded frames 0, as in the other modes
+            return (feats - self.mean) / self.std * valid
+        return feats * valid  # "none": padded frames 0, as in the other modes
+
+    def initial_cmvn(self) -> CmvnState:
+        """The statistics of a stream that has heard nothing (see :meth:`normalize_chunk`)."""
+        zeros = torch.zeros(self.cfg.n_mels, dtype=torch.float64, device=self.mean.device)
+        return CmvnState(0, zeros, zeros)
+
+    def normalize_chunk(self, feats: torch.Tensor, state: CmvnState) -> tuple[torch.Tensor, CmvnState]:
+        """Streaming: raw log-mels ``(T, n_mels)`` following those ``state`` has seen →
+        normalized ``(T, n_mels)``, equal to :meth:`normalize` on the whole utterance's frames,
+        and the new state (``state`` itself unchanged). Refuses ``normalize="utterance"``."""
+        if self.cfg.normalize == "utterance":
+            raise ValueError("streaming needs global, online or no feature normalization, not per-utterance CMVN")
+        if self.cfg.normalize != "online":
+            return self.normalize(feats[None], torch.tensor([len(feats)], device=feats.device))[0], state
+        out = online_cmvn(
+            feats[None], torch.tensor([len(feats)], device=feats.device), self.mean, self.std,
+            self.cfg.cmvn_prior_frames, state,
+        )[0]  # fmt: skip
+        x = feats.double()
+        return out, CmvnState(state.frames + len(feats), state.total + x.sum(0), state.squares + (x * x).sum(0))
 
     @torch.no_grad()
     def fit_global_stats(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:

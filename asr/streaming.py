@@ -61,7 +61,7 @@ class StreamingRecognizer:
         self.model, self.features = loaded.model.eval(), loaded.features.eval()
         self.model.initial_state()  # refuses a bidirectional model
         if cfg.features.normalize == "utterance":
-            raise ValueError("streaming needs global (or no) feature normalization, not per-utterance CMVN")
+            raise ValueError("streaming needs online, global or no feature normalization, not per-utterance CMVN")
         self.loaded, self.decoder = loaded, decoder
         self.device = next(self.model.parameters()).device
         self._no_frames = torch.zeros(0, cfg.features.n_mels, device=self.device)
@@ -88,6 +88,7 @@ class StreamingRecognizer:
         self.preroll = np.zeros(0, np.float32)
         self.samples = np.zeros(0, np.float32)  # not yet framed
         self.state = self.model.initial_state()
+        self.cmvn = self.features.initial_cmvn()  # online CMVN starts again with each utterance
         self.log_probs: list[torch.Tensor] = []  # final (V,)-rows of this utterance, in chunks
         self.best_path: list[int] = []  # greedy: the collapsed argmax ids of those rows
         self.heard_speech, self.silence_run = False, 0
@@ -179,9 +180,10 @@ class StreamingRecognizer:
         n = 1 + (len(self.samples) - self.n_fft) // self.hop
         used = (n - 1) * self.hop + self.n_fft
         wave = torch.from_numpy(self.samples[:used]).to(self.device)[None]
-        feats, _ = self.features(wave, torch.tensor([used], device=self.device))
+        raw, _ = self.features.logmel(wave, torch.tensor([used], device=self.device))
+        feats, self.cmvn = self.features.normalize_chunk(raw[0, :n], self.cmvn)
         self.samples = self.samples[n * self.hop :]
-        log_probs, self.state = self.model.step(feats[0, :n], self.state)
+        log_probs, self.state = self.model.step(feats, self.state)
         self._commit(log_probs)
 
     def _flush(self) -> None:

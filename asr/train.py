@@ -541,7 +541,7 @@ def train(cfg: ExperimentConfig) -> Path:
     )
     if last.exists():
         trainer.resume(last)
-    elif cfg.features.normalize == "global" and not have_stats:
+    elif cfg.features.normalize in ("global", "online") and not have_stats:
         _fit_global_stats(loaded, trainer.train_loader, device)
     if rank == 0:
         (out_dir / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))

@@ -26,6 +26,7 @@ from asr.export import (
     quantize_int8,
 )
 from asr.transcribe import log_probs_of
+from tests.test_model import random_rowconv
 
 RATE = 16000
 # Batches unlike the export's trace and check batches: other sizes and lengths.
@@ -51,7 +52,8 @@ def tiny_model(bidirectional: bool, normalize: str, cell: str = "lstm") -> Loade
         ),
     )
     loaded = build(cfg)
-    if normalize == "global":
+    random_rowconv(loaded.model)
+    if normalize in ("global", "online"):
         loaded.features.mean.uniform_(-8, 0)
         loaded.features.std.uniform_(1, 3)
     loaded.model.eval()
@@ -61,8 +63,8 @@ def tiny_model(bidirectional: bool, normalize: str, cell: str = "lstm") -> Loade
 
 @pytest.fixture(
     scope="module",
-    params=[(True, "utterance"), (False, "global"), (False, "global", "gru")],
-    ids=["bilstm-utterance-cmvn", "lookahead-global-cmvn", "gru-lookahead-global-cmvn"],
+    params=[(True, "utterance"), (False, "global"), (False, "online"), (False, "global", "gru")],
+    ids=["bilstm-utterance-cmvn", "lookahead-global-cmvn", "lookahead-online-cmvn", "gru-lookahead-global-cmvn"],
 )
 def loaded(request: pytest.FixtureRequest) -> LoadedModel:
     return tiny_model(*request.param)

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from asr.config import FeatureConfig, SpecAugmentConfig
-from asr.features import FeaturePipeline, LogMel, num_frames, spec_augment, utterance_cmvn
+from asr.config import ConfigError, FeatureConfig, SpecAugmentConfig
+from asr.features import FeaturePipeline, LogMel, num_frames, online_cmvn, spec_augment, utterance_cmvn
 
 
 def test_logmel_matches_librosa() -> None:
@@ -79,13 +79,52 @@ def test_spec_augment_masks_within_bounds() -> None:
     assert (masked_frames <= 2 * 20).all()
 
 
-@pytest.mark.parametrize("normalize", ["utterance", "global", "none"])
+@pytest.mark.parametrize("normalize", ["utterance", "online", "global", "none"])
 def test_pipeline_modes(normalize: str) -> None:
     pipe = FeaturePipeline(FeatureConfig(normalize=normalize))
     feats, frames = pipe(torch.randn(1, 4000), torch.tensor([4000]))
     assert feats.shape == (1, 22, 80) and frames.tolist() == [22]
-    with pytest.raises(ValueError, match="unknown feature normalization"):
-        FeaturePipeline(FeatureConfig(normalize="bogus"))
+    with pytest.raises(ConfigError, match=r"features\.normalize 'bogus': one of utterance, online, global, none"):
+        FeatureConfig(normalize="bogus")
+
+
+def test_online_cmvn_by_hand() -> None:
+    """Frame t by the mean and variance of frames 0..t and ``prior_frames`` frames of the prior."""
+    feats = torch.tensor([[[2.0], [4.0], [9.0], [0.0]]])  # (1, 4, 1); the last frame is padding
+    mean, std = torch.tensor([1.0]), torch.tensor([2.0])
+    out = online_cmvn(feats, torch.tensor([3]), mean, std, prior_frames=0)
+    # frame 0: its own mean -> 0; frame 1: mean 3, var 1 -> 1; frame 2: mean 5, var 26/3
+    assert out[0, :, 0].tolist() == pytest.approx([0.0, 1.0, 4 / (26 / 3) ** 0.5, 0.0], abs=1e-4)
+    # one prior frame worth N(1, 2^2): frame 0 sees {prior, 2}: mean 1.5, E[x^2] (5 + 4) / 2 = 4.5
+    out = online_cmvn(feats, torch.tensor([3]), mean, std, prior_frames=1, eps=0.0)
+    assert float(out[0, 0, 0]) == pytest.approx(0.5 / (4.5 - 1.5**2) ** 0.5)
+    # a huge prior is global CMVN
+    out = online_cmvn(feats, torch.tensor([3]), mean, std, prior_frames=1e9, eps=0.0)
+    assert out[0, :3, 0].tolist() == pytest.approx([0.5, 1.5, 4.0], abs=1e-6)
+
+
+def test_online_cmvn_is_causal_and_streams_in_chunks() -> None:
+    torch.manual_seed(0)
+    pipe = FeaturePipeline(FeatureConfig(normalize="online", cmvn_prior_frames=30))
+    pipe.mean.uniform_(-8, 0)
+    pipe.std.uniform_(1, 3)
+    waves = torch.randn(2, 16000) * 0.1
+    waves[0, 8000:] *= 20  # louder later: the statistics move
+    lengths = torch.tensor([16000, 11000])
+    whole, frames = pipe(waves, lengths)
+    assert whole[1, int(frames[1]) :].abs().max() == 0  # padding stays 0
+    early, _ = pipe(waves[:1, :8000], torch.tensor([8000]))  # the first half alone: the same frames
+    torch.testing.assert_close(early[0], whole[0, : early.shape[1]], atol=1e-5, rtol=0)
+    raw, _ = pipe.logmel(waves[:1], lengths[:1])
+    state, got = pipe.initial_cmvn(), []
+    for begin, end in [(0, 1), (1, 9), (9, 40), (40, int(frames[0]))]:
+        out, state = pipe.normalize_chunk(raw[0, begin:end], state)
+        got.append(out)
+    assert state.frames == int(frames[0])
+    torch.testing.assert_close(torch.cat(got), whole[0, : int(frames[0])], atol=1e-5, rtol=0)
+    utterance = FeaturePipeline(FeatureConfig(normalize="utterance"))
+    with pytest.raises(ValueError, match="not per-utterance CMVN"):
+        utterance.normalize_chunk(raw[0], utterance.initial_cmvn())
 
 
 def test_vtlp_moves_a_tone_by_the_warp_factor() -> None:

@@ -5,7 +5,7 @@ import torch
 
 from asr.checkpoint import CheckpointError, build, load_model, save_training_checkpoint
 from asr.config import ExperimentConfig, FeatureConfig, ModelConfig
-from asr.model import AcousticModel, output_lengths
+from asr.model import AcousticModel, RowConvolution, output_lengths
 
 
 @pytest.mark.parametrize(
@@ -69,10 +69,27 @@ def test_training_outputs_do_not_depend_on_the_batch() -> None:
         torch.testing.assert_close(batch[i, : out_lengths[i]], alone[0], atol=1e-5, rtol=1e-5)
 
 
+def random_rowconv(model: AcousticModel) -> AcousticModel:
+    """``model`` with random row-convolution taps (it starts as the identity), so that tests
+    of the lookahead see every future frame used."""
+    if model.rowconv is not None:
+        with torch.no_grad():
+            model.rowconv.conv.weight.normal_()
+    return model
+
+
+def test_row_convolution_starts_as_the_identity() -> None:
+    torch.manual_seed(0)
+    rowconv = RowConvolution(6, lookahead=3)
+    x = torch.randn(2, 9, 6)
+    assert torch.equal(rowconv(x), x)
+    assert rowconv.conv.weight[:, 0, 1:].abs().sum() == 0 and (rowconv.conv.weight[:, 0, 0] == 1).all()
+
+
 @pytest.mark.parametrize("lookahead", [0, 2])
 def test_streaming_variant_is_causal_up_to_lookahead(lookahead: int) -> None:
     cfg = ModelConfig(hidden_size=32, num_layers=2, bidirectional=False, lookahead=lookahead)
-    model = AcousticModel(FeatureConfig(), cfg, 29).eval()
+    model = random_rowconv(AcousticModel(FeatureConfig(), cfg, 29).eval())
     x = torch.randn(1, 80, 80)
     y = x.clone()
     cut = 41
@@ -140,7 +157,7 @@ STREAM_MODELS = [
 @pytest.mark.parametrize("cfg", STREAM_MODELS, ids=["lstm-lookahead", "lstm-3conv-2out", "gru-lookahead"])
 def test_step_over_any_chunking_equals_forward(cfg: ModelConfig) -> None:
     torch.manual_seed(0)
-    model = AcousticModel(FeatureConfig(), cfg, vocab_size=29).eval()
+    model = random_rowconv(AcousticModel(FeatureConfig(), cfg, vocab_size=29).eval())
     feats = torch.randn(157, 80)
     with torch.no_grad():
         want = model(feats[None], torch.tensor([157]))[0][0]
@@ -165,7 +182,7 @@ def test_step_over_any_chunking_equals_forward(cfg: ModelConfig) -> None:
 
 def test_step_never_changes_the_state_it_is_given() -> None:
     torch.manual_seed(0)
-    model = AcousticModel(FeatureConfig(), STREAM_MODELS[0], vocab_size=29).eval()
+    model = random_rowconv(AcousticModel(FeatureConfig(), STREAM_MODELS[0], vocab_size=29).eval())
     feats = torch.randn(90, 80)
     first, state = model.step(feats[:50], model.initial_state())
     peek, _ = model.step(feats[:0], state, final=True)  # a partial result, as if the stream ended

@@ -21,6 +21,7 @@ from asr.decoding import greedy_hypothesis
 from asr.model import _ONEDNN_OFF
 from asr.streaming import StreamingRecognizer
 from asr.transcribe import log_probs_of
+from tests.test_model import random_rowconv
 from tests.test_transcribe import TEXTS, clips, concatenate
 
 CHUNKS = (160, 480, 1600, 4000, 16000)  # 10 ms to 1 s
@@ -32,18 +33,31 @@ def offline(loaded, audio: np.ndarray) -> torch.Tensor:
 
 
 @pytest.mark.parametrize(
-    "model",
+    ("model", "normalize"),
     [
-        ModelConfig(hidden_size=48, num_layers=2, bidirectional=False, lookahead=3, dropout=0.0),
-        ModelConfig(
-            hidden_size=48, num_layers=2, bidirectional=False, lookahead=0, dropout=0.0, conv_layers=3, output_frames=2
+        (ModelConfig(hidden_size=48, num_layers=2, bidirectional=False, lookahead=3, dropout=0.0), "global"),
+        (ModelConfig(hidden_size=48, num_layers=2, bidirectional=False, lookahead=3, dropout=0.0), "online"),
+        (
+            ModelConfig(
+                hidden_size=48,
+                num_layers=2,
+                bidirectional=False,
+                lookahead=0,
+                dropout=0.0,
+                conv_layers=3,
+                output_frames=2,
+            ),
+            "global",
         ),
     ],
+    ids=["lookahead-global", "lookahead-online", "3conv-2out-global"],
 )
-def test_chunked_log_probs_equal_offline(model: ModelConfig) -> None:
+def test_chunked_log_probs_equal_offline(model: ModelConfig, normalize: str) -> None:
     torch.manual_seed(0)
-    loaded = build(ExperimentConfig(features=FeatureConfig(normalize="global"), model=model))
-    loaded.model.eval()
+    loaded = build(ExperimentConfig(features=FeatureConfig(normalize=normalize), model=model))
+    random_rowconv(loaded.model).eval()
+    loaded.features.mean.uniform_(-8, 0)
+    loaded.features.std.uniform_(1, 3)
     audio = concatenate(clips(), gap=0.3)
     want = offline(loaded, audio)
     for chunk in CHUNKS:
