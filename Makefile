@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml constraints.txt setup.py asr/csrc/beam_search.cpp tools
 	bash tools/setup_system.sh $(APT_PACKAGES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[test,export]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,export,tts]'
 	touch $(STAMP)
 
 demo: setup
@@ -43,6 +43,7 @@ bench: setup  # needs the demo's model and LM (make demo)
 	$(PY) bench/vad.py
 	$(PY) bench/bulk.py
 	$(PY) bench/streaming.py
+	$(PY) bench/peer_training.py
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

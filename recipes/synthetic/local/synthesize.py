@@ -1,4 +1,4 @@
-"""Synthesize sentences with espeak-ng, flite and festival voices into a 16 kHz corpus.
+"""Synthesize sentences with espeak-ng, flite, festival and Kokoro voices into a 16 kHz corpus.
 
 Usage (from the repository root)::
 
@@ -13,6 +13,9 @@ Audio becomes 16 kHz mono 16-bit PCM, trimmed to :data:`TRIM_PAD_S` of silence a
 end. A TTS call that fails, outlives its timeout or gives empty, silent, too short or too
 long audio is skipped and counted; the command fails only when more than half do.
 Festival starts slowly, so its sentences are synthesized in batches, one process each.
+Kokoro-82M (``--kokoro-share``, off by default; ``pip install -e '.[tts]'``) runs in the
+workers, its speakers mixtures of style vectors (tools/kokoro_tts.py): ``kokoro:mix-0007``
+for train, ``kokoro:held-0003`` (drawn apart from those) for dev and test.
 
 The manifest is JSON lines, written atomically at the end (``audio`` relative to it)::
 
@@ -30,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -45,10 +49,13 @@ from asr.audio import SAMPLE_RATE, AudioError, load_audio, write_audio
 from asr.data import Utterance, write_manifest
 from asr.lm import LMError, read_sentences
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repository root, for tools/
+from tools import kokoro_tts  # numpy only until a Kokoro voice speaks
+
 TRIM_PAD_S = 0.15  # silence kept before the first and after the last voiced frame
 FRAME = SAMPLE_RATE // 100  # 10 ms frames for trimming
 HELDOUT_VOICES = frozenset({"flite:rms", "espeak:en-us+f4"})
-ENGINE_SHARE = {"espeak": 0.5, "flite": 0.3, "festival": 0.2}
+ENGINE_SHARE = {"espeak": 0.5, "flite": 0.3, "festival": 0.2, "kokoro": 0.0}  # see engine_shares()
 WARP_STEP = 0.025  # speed-perturbation factors are multiples of this (few resampling kernels)
 MAX_PASSES = 20  # over the sentence list, when a train run cycles
 ABORT_AFTER = 200  # attempts after which a run that mostly fails stops early
@@ -162,6 +169,19 @@ def select_voices(which: str, voices: tuple[Voice, ...] = ALL_VOICES) -> list[Vo
     return [v for v in voices if not shares_heldout(v)]
 
 
+def kokoro_voices(which: str) -> list[Voice]:
+    """The Kokoro speakers of the ``train`` or ``heldout`` set (:func:`tools.kokoro_tts.speakers`)."""
+    return [Voice("kokoro", v.name) for v in kokoro_tts.speakers(which)]
+
+
+def engine_shares(kokoro: float) -> dict[str, float]:
+    """:data:`ENGINE_SHARE` with Kokoro drawn for a ``kokoro`` fraction of the utterances, the
+    other engines' shares scaled down to leave it room (their ratios unchanged)."""
+    if not 0 <= kokoro <= 1:
+        raise ValueError(f"Kokoro share must be between 0 and 1, not {kokoro}")
+    return {e: kokoro if e == "kokoro" else w * (1 - kokoro) for e, w in ENGINE_SHARE.items()}
+
+
 def _query(cmd: list[str]) -> str:
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout
@@ -208,11 +228,12 @@ def draw_item(
     out_path: str,
     warp: float = 0.0,
     f0: float = 0.0,
+    shares: Mapping[str, float] = ENGINE_SHARE,
 ) -> Item:
     """Draw the voice, speed, pitch, stretch and warp of an utterance from ``seed`` and ``utt_id``
     only (ids hold the split's prefix, so dev and test get independent draws).
 
-    The engine is drawn by :data:`ENGINE_SHARE` among the engines present in ``voices``,
+    The engine is drawn by ``shares`` (:func:`engine_shares`) among the engines present in ``voices``,
     then a voice of that engine by its weight. With ``warp`` > 0 the audio is speed-perturbed
     by a factor in ``[1 - warp, 1 + warp]`` (steps of :data:`WARP_STEP`): one TTS voice
     becomes a family of speakers with shifted pitch and vocal-tract length. With ``f0`` > 0
@@ -221,7 +242,7 @@ def draw_item(
     """
     rng = random.Random(f"{seed}:{utt_id}")
     engines = sorted({v.engine for v in voices})
-    engine = rng.choices(engines, weights=[ENGINE_SHARE.get(e, 0.1) for e in engines])[0]
+    engine = rng.choices(engines, weights=[shares.get(e, 0.1) for e in engines])[0]
     pool = [v for v in voices if v.engine == engine]
     voice = rng.choices(pool, weights=[v.weight for v in pool])[0]
     speed, pitch, stretch = rng.randint(140, 200), rng.randint(30, 70), rng.uniform(0.9, 1.15)
@@ -335,6 +356,22 @@ def _festival_script(items: list[Item], raws: list[Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _kokoro(item: Item, raw: Path, cmds: EngineCommands) -> str | None:
+    """Kokoro speaks ``item`` into ``raw`` (24 kHz float wav) at speed ``1 / stretch``; the
+    failure reason, or ``None``."""
+    voice = kokoro_tts.speaker(item.voice.ident)
+    try:
+        audio, rate = kokoro_tts.synthesize(
+            item.text, voice, 1 / item.stretch, espeak=cmds.espeak, timeout_s=cmds.timeout_s
+        )
+    except kokoro_tts.KokoroError as e:
+        return e.reason
+    except kokoro_tts.KokoroUnavailable:
+        return "not_installed"
+    sf.write(raw, audio, rate, subtype="FLOAT")
+    return None
+
+
 def synthesize_batch(items: list[Item], cmds: EngineCommands, limits: AudioLimits) -> list[Result]:
     """Synthesize items (several only for festival, all with the same voice); never raises
     for a TTS failure, which comes back as a :class:`Result` with a reason."""
@@ -345,6 +382,8 @@ def synthesize_batch(items: list[Item], cmds: EngineCommands, limits: AudioLimit
             script.write_text(_festival_script(items, raws), encoding="utf-8")
             cmd = [cmds.festival, "--batch", str(script)]
             reason = _run(cmd, cmds.timeout_s * len(items))
+        elif items[0].voice.engine == "kokoro":
+            reason = _kokoro(items[0], raws[0], cmds)
         else:
             reason = _run(_command(items[0], raws[0], cmds), cmds.timeout_s)
         # After a crash or timeout the last file written may be cut short: trust only earlier ones.
@@ -403,6 +442,7 @@ def synthesize_corpus(
     progress: bool = True,
     warp: float = 0.0,
     f0: float = 0.0,
+    shares: Mapping[str, float] = ENGINE_SHARE,
 ) -> Report:
     """Synthesize ``sentences`` in order until ``hours`` of audio or ``max_utts`` utterances.
 
@@ -410,7 +450,8 @@ def synthesize_corpus(
     pass, fresh voice draws) happens only with ``cycle`` and a target. The kept utterances
     are the shortest prefix in ``i`` order that meets the target, so the result does not
     depend on worker timing; files made past it are deleted. Rows' ``audio`` are absolute.
-    ``warp`` and ``f0`` are the speed-perturbation and flite/festival pitch ranges (see :func:`draw_item`).
+    ``warp`` and ``f0`` are the speed-perturbation and flite/festival pitch ranges, ``shares``
+    the engines' (see :func:`draw_item`).
     """
     if not sentences or not voices:
         raise ValueError("no sentences to synthesize" if not sentences else "no voice available")
@@ -448,7 +489,7 @@ def synthesize_corpus(
                 i = len(items)
                 utt_id = f"{id_prefix}-{i:07d}"
                 path = out_dir / f"{i // 1000:04d}" / f"{utt_id}.wav"
-                item = draw_item(i, sentences[i % len(sentences)], voices, seed, utt_id, str(path), warp, f0)
+                item = draw_item(i, sentences[i % len(sentences)], voices, seed, utt_id, str(path), warp, f0, shares)
                 items[i] = item
                 if item.voice.engine != "festival":
                     submit([item])
@@ -516,11 +557,18 @@ def main(argv: list[str] | None = None, commands: EngineCommands | None = None) 
     parser.add_argument(
         "--f0", type=float, default=0.0, help="flite/festival pitch range, e.g. 0.3: mean F0 0.7-1.3x the voice's own"
     )
+    parser.add_argument(
+        "--kokoro-share", type=float, default=0.0, help="fraction of utterances Kokoro speaks (default 0: none)"
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
         commands = replace(commands or EngineCommands(), timeout_s=args.timeout)
         voices = available_voices(select_voices(args.voices), commands)
+        shares = engine_shares(args.kokoro_share)
+        if args.kokoro_share > 0:
+            kokoro_tts.load_vocab()  # KokoroUnavailable now rather than in every worker
+            voices += kokoro_voices(args.voices)
         report = synthesize_corpus(
             read_sentences([args.text]),
             voices,
@@ -535,8 +583,9 @@ def main(argv: list[str] | None = None, commands: EngineCommands | None = None) 
             progress=not args.no_progress,
             warp=args.warp,
             f0=args.f0,
+            shares=shares,
         )
-    except (ValueError, LMError) as e:
+    except (ValueError, LMError, kokoro_tts.KokoroUnavailable) as e:
         print(f"error: synthesize: {e}", file=sys.stderr)
         return 1
     print(report.describe())
