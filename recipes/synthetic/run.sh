@@ -66,7 +66,8 @@ fi
 
 if run_stage 2 "synthesize speech"; then
     $python "$here/local/synthesize.py" --text "$data/text/train.txt" --voices train --hours "$train_hours" \
-        --out-dir "$data/wav/train" --manifest "$data/train.jsonl" --jobs "$jobs" --seed "$seed" --warp "$warp" --f0 "${f0:-0}"
+        --out-dir "$data/wav/train" --manifest "$data/train.jsonl" --jobs "$jobs" --seed "$seed" --warp "$warp" --f0 "${f0:-0}" \
+        --kokoro-share "${kokoro_share:-0}"
     for part in dev test; do
         $python "$here/local/synthesize.py" --text "$data/text/$part.txt" --voices heldout \
             --out-dir "$data/wav/$part" --manifest "$data/$part.jsonl" --jobs "$jobs" --seed "$seed"

@@ -13,6 +13,9 @@ bilstm_minutes=8
 streaming_minutes=6
 eval_every=300      # dev WER of each dev set (synthetic, UQM) every this many steps: curves.png
 uqm_weight=1       # UQM train utterances per epoch, per synthetic one (train.mix_weights)
+# Kokoro-82M share of the train hours (105 neural speakers; 0.29x real time a thread): 0.25 cost +8.4 min of synthesis
+# for -1.3 points on UQM test400 with the LM (the seed spread) and +2.9 on the synthetic test (RESULTS.md): off
+kokoro_share=0
 train_args=""
 uqm_test=test400   # the UQM test speakers' fixed 400-line subset (all 1421 lines: test)
 decode_dev=false   # dev sets are decoded by tune-lm only (mixed), not one by one

@@ -14,6 +14,7 @@ bilstm_minutes=66
 streaming_minutes=35
 eval_every=400      # dev WER of each dev set (synthetic, UQM) every this many steps (~5 min): curves.png, and a checkpoint to resume from
 uqm_weight=4       # UQM train utterances per epoch, per synthetic one (train.mix_weights): 38 h of recorded speech per 10 h of TTS
+kokoro_share=0     # Kokoro-82M share of the train hours (0.25 here: ~28 min more synthesis); see demo.sh and RESULTS.md
 train_args="--augment.speed 0.1"   # Kaldi 3-way speed perturbation of every training line (UQM: 21 speakers)
 uqm_test=test      # all 1421 lines of the UQM test speakers
 decode_dev=true
