@@ -180,15 +180,22 @@ def test_corpus_item_becomes_trimmed_16k_pcm(tmp_path: Path, model: kokoro_tts.K
     assert failed == [synthesize.Result(0, None, "too_many_phonemes")]
 
 
-def test_cli_heldout_with_kokoro(tmp_path: Path, model: kokoro_tts.KokoroModel) -> None:
-    text, data = tmp_path / "dev.txt", tmp_path / "data"
+def test_cli_heldout_with_kokoro_and_its_cache(tmp_path: Path, model: kokoro_tts.KokoroModel, capsys: Capture) -> None:
+    text, cache = tmp_path / "dev.txt", tmp_path / "cache"
     text.write_text("she conveyed the message to me\nthey needed rugs to cover the floors\n")
-    argv = ["--text", str(text), "--voices", "heldout", "--out-dir", str(data / "wav"), "--kokoro-share", "1"]
-    argv += ["--manifest", str(data / "dev.jsonl"), "--jobs", "1", "--no-progress"]
-    assert synthesize.main(argv) == 0
-    rows = [json.loads(line) for line in (data / "dev.jsonl").read_text().splitlines()]
+
+    def run(data: Path) -> list[dict]:
+        argv = ["--text", str(text), "--voices", "heldout", "--out-dir", str(data / "wav"), "--kokoro-share", "1"]
+        argv += ["--manifest", str(data / "dev.jsonl"), "--jobs", "1", "--no-progress", "--cache", str(cache)]
+        assert synthesize.main(argv) == 0
+        return [json.loads(line) for line in (data / "dev.jsonl").read_text().splitlines()]
+
+    rows = run(tmp_path / "a")
     assert len(rows) == 2 and all(r["voice"].startswith("kokoro:held-") for r in rows)
     assert all(0.5 < len(r["text"].split()) / r["duration"] < 6 for r in rows)
+    assert "from the cache" not in capsys.readouterr().out
+    assert run(tmp_path / "b") == rows  # text + speaker + draws: served by the cache, not the model
+    assert "2 of 2 from the cache" in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------------- missing packages

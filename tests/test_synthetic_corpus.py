@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes" / "synthe
 import extract_text
 import results_table
 import synthesize
+import tts_cache
 from synthesize import AudioLimits, EngineCommands, Result, Voice
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="no espeak-ng")
@@ -345,6 +346,108 @@ def test_cli_fails_when_most_attempts_fail(
     out = capsys.readouterr()
     assert "synthesized 0 utts" in out.out and "skipped 2" in out.out
     assert "more than half" in out.err and not manifest.exists()
+
+
+# --------------------------------------------------------------------------- the TTS cache
+
+FLITE = Voice("flite", "kal16")
+TONE = "[0.5 * (-1) ** (i // 20) for i in range(12000 + 400 * len(sys.argv[-3].split()))]"
+
+
+def _tone_engine(tmp_path: Path, name: str, version: str = "tone 1.0", act: str = "speak") -> str:
+    """A fake flite printing ``version`` for ``--version``; otherwise it ``speak``s a tone whose
+    length grows with the words, speaks ``silence``, ``fail``s (exit status 1) or ``hang``s."""
+    acts = {
+        "speak": f"soundfile.write(sys.argv[-1], {TONE}, 16000)",
+        "silence": "soundfile.write(sys.argv[-1], [0.0] * 16000, 16000)",
+        "fail": "sys.exit(1)",
+        "hang": "time.sleep(10)",
+    }
+    body = f'if sys.argv[-1] == "--version":\n    print("{version}")\nelse:\n    {acts[act]}'
+    script = tmp_path / name
+    script.write_text(f"#!{sys.executable}\nimport sys, time\nimport soundfile\n{body}\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+def _synth(sentences: list[str], out: Path, cache: Path, flite: str, timeout_s: float = 30.0) -> synthesize.Report:
+    return synthesize.synthesize_corpus(
+        sentences,
+        [FLITE],
+        out,
+        jobs=1,
+        progress=False,
+        commands=EngineCommands(flite=flite, timeout_s=timeout_s),
+        cache=tts_cache.TtsCache(cache),
+    )
+
+
+def test_cache_serves_a_rerun_without_the_engine(tmp_path: Path) -> None:
+    sentences = ["one two three", "four five six seven", "eight nine"]
+    first = _synth(sentences, tmp_path / "a", tmp_path / "cache", _tone_engine(tmp_path, "tone"))
+    assert (first.cached, len(first.rows)) == (0, 3)
+    assert len(list((tmp_path / "cache").rglob("*.wav"))) == 3
+    # The same engine version, now failing every call: each line still comes back, from the cache.
+    broken = _tone_engine(tmp_path, "broken", act="fail")
+    again = _synth(sentences, tmp_path / "b", tmp_path / "cache", broken)
+    assert (again.cached, again.failures) == (3, {})
+    assert [r["duration"] for r in again.rows] == [r["duration"] for r in first.rows]
+    for a, b in zip(first.rows, again.rows, strict=True):
+        assert Path(b["audio"]).parent.parent == tmp_path / "b"
+        assert Path(a["audio"]).read_bytes() == Path(b["audio"]).read_bytes()
+    assert "3 of 3 from the cache" in again.describe()
+    # A new sentence is a miss (the broken engine fails it); the others still hit.
+    changed = _synth([*sentences[:2], "ten eleven"], tmp_path / "c", tmp_path / "cache", broken)
+    assert changed.cached == 2 and changed.failures == {("flite", "exit_status"): 1}
+    # An upgraded engine is asked again, not served the old version's audio.
+    upgraded = _synth(sentences, tmp_path / "d", tmp_path / "cache", _tone_engine(tmp_path, "new", "tone 2.0"))
+    assert (upgraded.cached, len(upgraded.rows)) == (0, 3)
+
+
+def test_cache_keeps_lasting_failures_not_transient_ones(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = _synth(["one two three"], tmp_path / "a", cache, _tone_engine(tmp_path, "silent", act="silence"))
+    assert first.failures == {("flite", "silent"): 1}
+    # Same engine version, text and draws: the silence is served, not synthesized again.
+    tone = _tone_engine(tmp_path, "tone")
+    again = _synth(["one two three"], tmp_path / "b", cache, tone)
+    assert (again.cached, again.failures, again.rows) == (1, {("flite", "silent"): 1}, [])
+    # A timeout may not happen on a quieter machine: not stored, so the next run synthesizes.
+    hung = _synth(["four five six"], tmp_path / "c", cache, _tone_engine(tmp_path, "hang", act="hang"), 0.5)
+    assert hung.failures == {("flite", "timeout"): 1}
+    later = _synth(["four five six"], tmp_path / "d", cache, tone)
+    assert (later.cached, len(later.rows)) == (0, 1)
+
+
+def test_cache_key_names_what_decides_the_audio() -> None:
+    tags, limits = {"flite": "flite-2.2", "kokoro": "0.1"}, AudioLimits()
+    item = synthesize.draw_item(0, "hello there world", [FLITE], 0, "u0", "a.wav", warp=0.15, f0=0.3)
+    key = synthesize.item_key(item, tags, limits)
+    assert synthesize.item_key(replace(item, index=7, utt_id="v7", out_path="b.wav"), tags, limits) == key
+    for changed in (
+        replace(item, text="hello there"),
+        replace(item, voice=Voice("flite", "awb")),
+        replace(item, stretch=item.stretch + 0.01),
+        replace(item, warp=1.0),
+        replace(item, f0=1.0),
+    ):
+        assert synthesize.item_key(changed, tags, limits) != key
+    assert synthesize.item_key(item, {"flite": "flite-2.3"}, limits) != key  # an upgraded engine
+    assert synthesize.item_key(item, tags, replace(limits, max_s=20.0)) != key
+    mix, other = (replace(item, voice=Voice("kokoro", f"mix-000{n}")) for n in (1, 2))
+    assert synthesize.item_key(mix, tags, limits) != synthesize.item_key(other, tags, limits)
+
+
+def test_damaged_cache_entry_is_a_miss(tmp_path: Path) -> None:
+    cache = tts_cache.TtsCache(tmp_path / "cache")
+    key = "ab" + "0" * 62
+    (tmp_path / "cache" / "ab").mkdir(parents=True)
+    (tmp_path / "cache" / "ab" / f"{key}.wav").write_bytes(b"RIFF junk")
+    assert cache.fetch(key, tmp_path / "out.wav") is None
+    assert not (tmp_path / "out.wav").exists() and not list((tmp_path / "cache").rglob("*.wav"))
+    assert cache.store(key, reason="timeout") is False and cache.fetch(key, tmp_path / "out.wav") is None
+    assert cache.store(key, reason="crashed") is True
+    assert cache.fetch(key, tmp_path / "out.wav") == tts_cache.Hit(None, "crashed")
 
 
 # --------------------------------------------------------------------------- fine-tuning A/B

@@ -39,6 +39,7 @@ done
 # shellcheck source=/dev/null
 source "$here/conf/$size.sh"
 data=${data:-$root/data/synthetic-$size}
+tts_cache=${TTS_CACHE:-$root/data/tts-cache}   # finished utterances by text + voice + draws, shared by every size
 mkdir -p "$data/.done"
 python=${PYTHON:-python}
 asr="$python -m asr.cli"
@@ -67,10 +68,11 @@ fi
 if run_stage 2 "synthesize speech"; then
     $python "$here/local/synthesize.py" --text "$data/text/train.txt" --voices train --hours "$train_hours" \
         --out-dir "$data/wav/train" --manifest "$data/train.jsonl" --jobs "$jobs" --seed "$seed" --warp "$warp" --f0 "${f0:-0}" \
-        --kokoro-share "${kokoro_share:-0}"
+        --kokoro-share "${kokoro_share:-0}" --cache "$tts_cache"
     for part in dev test; do
         $python "$here/local/synthesize.py" --text "$data/text/$part.txt" --voices heldout \
-            --out-dir "$data/wav/$part" --manifest "$data/$part.jsonl" --jobs "$jobs" --seed "$seed"
+            --out-dir "$data/wav/$part" --manifest "$data/$part.jsonl" --jobs "$jobs" --seed "$seed" \
+            --cache "$tts_cache"
     done
     done_stage 2
 fi

