@@ -465,3 +465,12 @@ def test_finetune_script_names_what_it_needs(tmp_path: Path) -> None:
     done = subprocess.run(["bash", str(script), "--data", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert f"{tmp_path}/train.jsonl missing: run recipes/synthetic/run.sh --size demo --stop-stage 6" in done.stderr
+
+
+def test_run_set_overrides_only_the_size_settings(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[1] / "recipes" / "synthetic" / "run.sh"
+    for bad in ("no_such_setting=1", "kokoro_share"):
+        done = subprocess.run(["bash", str(script), "--data", str(tmp_path), "--set", bad], capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 2
+        assert f"error: --set {bad}: not NAME=VALUE for a setting of conf/demo.sh" in done.stderr

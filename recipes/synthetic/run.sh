@@ -3,6 +3,7 @@
 # TTS corpus -> BiLSTM and streaming CTC models -> WER tables per test set.
 #
 #   bash recipes/synthetic/run.sh [--size demo|large] [--stage N] [--stop-stage N] [--data DIR]
+#        [--set NAME=VALUE]...
 #
 # Stages (each leaves DATA/.done/<stage> and is skipped on a rerun):
 #   0  check the TTS engines and text sources
@@ -16,7 +17,9 @@
 #   7  decode every dev/test set with both models: greedy, then beam search + LM with
 #      alpha/beta tuned on the mixed dev set; write DATA/RESULTS.md and print the tables
 #   8  transcribe one UQM test file with `asr transcribe` (greedy, then with the LM)
-# Sizes live in recipes/synthetic/conf/<size>.sh; model settings in conf/*.yaml.
+# Sizes live in recipes/synthetic/conf/<size>.sh; model settings in conf/*.yaml. --set overrides one
+# of the size's settings for an experiment (--set kokoro_share=0.25 --set models=bilstm: an A/B of
+# the BiLSTM alone; give it its own --data).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,21 +28,30 @@ size=demo
 stage=0
 stop_stage=100
 data=""
+overrides=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --size) size=$2; shift 2 ;;
         --stage) stage=$2; shift 2 ;;
         --stop-stage) stop_stage=$2; shift 2 ;;
         --data) data=$2; shift 2 ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        --set) overrides+=("$2"); shift 2 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 [ -f "$here/conf/$size.sh" ] || { echo "error: no size '$size' (conf/$size.sh missing)" >&2; exit 2; }
 # shellcheck source=/dev/null
 source "$here/conf/$size.sh"
+models=${models:-bilstm streaming}   # the models stages 4, 5 and 7 train and decode
+for o in "${overrides[@]}"; do
+    name=${o%%=*}
+    [[ "$o" == *=* && "$name" =~ ^[a-z_]+$ ]] && declare -p "$name" >/dev/null 2>&1 ||
+        { echo "error: --set $o: not NAME=VALUE for a setting of conf/$size.sh" >&2; exit 2; }
+    printf -v "$name" '%s' "${o#*=}"
+done
 data=${data:-$root/data/synthetic-$size}
-tts_cache=${TTS_CACHE:-$root/data/tts-cache}   # finished utterances by text + voice + draws, shared by every size
+tts_cache=${TTS_CACHE:-$root/data/tts-cache}   # finished utterances by text + voice + draws (synthesize.py --cache)
 mkdir -p "$data/.done"
 python=${PYTHON:-python}
 asr="$python -m asr.cli"
@@ -94,12 +106,12 @@ train_model() {  # train_model NAME MINUTES
         --train.seed "$seed" $train_args
 }
 
-if run_stage 4 "train the BiLSTM model ($bilstm_minutes min)"; then
+if [[ " $models " == *" bilstm "* ]] && run_stage 4 "train the BiLSTM model ($bilstm_minutes min)"; then
     train_model bilstm "$bilstm_minutes"
     done_stage 4
 fi
 
-if run_stage 5 "train the streaming model ($streaming_minutes min)"; then
+if [[ " $models " == *" streaming "* ]] && run_stage 5 "train the streaming model ($streaming_minutes min)"; then
     train_model streaming "$streaming_minutes"
     done_stage 5
 fi
@@ -112,7 +124,7 @@ if run_stage 6 "build a ${lm_order}-gram LM from the training text (synthetic + 
 fi
 
 if run_stage 7 "decode: tune the LM weights on the mixed dev set, then greedy and beam search + LM on each set"; then
-    for model in bilstm streaming; do
+    for model in $models; do
         manifests=()
         for set in $test_sets; do
             manifests+=("$data/$set.jsonl")
