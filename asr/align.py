@@ -113,11 +113,11 @@ class Targets:
         return len(self.ids) + sum(a == b for a, b in itertools.pairwise(self.ids))
 
 
-def targets_of(vocab: Vocabulary, text: str, name: str = "<text>") -> Targets:
-    """Normalize ``text`` and spell it with ``vocab`` (space tokens between words when the
+def targets_of(vocab: Vocabulary, text: str, name: str = "<text>", language: str = "en") -> Targets:
+    """Normalize ``text`` (in ``language``) and spell it with ``vocab`` (space tokens between words when the
     vocabulary has one). Raises :class:`AlignError` naming ``name`` when nothing is left to
     align or a character is outside the vocabulary."""
-    normalized = normalize(text)
+    normalized = normalize(text, language)
     if not normalized:
         raise AlignError(f"{name}: no alignable characters in the text {text[:80]!r}")
     space = vocab.encode(" ")[0] if " " in vocab.symbols else None
@@ -205,7 +205,7 @@ def align_batch(
     for i, ((audio, text), name) in enumerate(zip(items, names, strict=True)):
         try:
             audios[i] = _checked_audio(audio, name, min_samples(loaded), rate)
-            targets[i] = targets_of(loaded.vocab, text, name)
+            targets[i] = targets_of(loaded.vocab, text, name, loaded.config.text.language)
         except AlignError as e:
             results[i] = e
     durations = {i: len(a) / rate for i, a in audios.items() if i in targets}
@@ -247,7 +247,7 @@ def align_manifest(
     ``words`` empty, ``align_score`` null and ``align_error`` saying why. Audio is read a
     few batches at a time. Returns the number of lines and the error messages."""
     manifest, out = Path(manifest), Path(out)
-    utts = read_manifest(manifest)
+    utts = read_manifest(manifest, loaded.config.text.language)
     with manifest.open(encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
     rate = loaded.config.features.sample_rate

@@ -31,6 +31,7 @@ from asr.features import FeaturePipeline
 from asr.files import atomic_path, marker_problem
 from asr.model import AcousticModel
 from asr.text import Vocabulary
+from asr.units import vocabulary_of
 
 FORMAT = "asr-checkpoint"
 VERSION = 1
@@ -52,7 +53,7 @@ class LoadedModel:
 
 def build(config: ExperimentConfig) -> LoadedModel:
     """Fresh (untrained) model, feature pipeline and vocabulary for ``config``."""
-    vocab = Vocabulary(config.vocabulary)
+    vocab = vocabulary_of(config.vocabulary, config.sentencepiece)
     model = AcousticModel(config.features, config.model, len(vocab))
     return LoadedModel(config, model, FeaturePipeline(config.features), vocab)
 
@@ -172,7 +173,7 @@ def init_weights(loaded: LoadedModel, path: str | Path) -> bool:
     vocabularies or the model shapes differ."""
     state = read_checkpoint(path)
     theirs = state["config"].get("vocabulary")
-    if theirs != loaded.config.vocabulary:
+    if theirs != loaded.config.vocabulary or state["config"].get("sentencepiece", "") != loaded.config.sentencepiece:
         raise CheckpointError(
             f"{path}: its vocabulary {theirs!r} differs from this model's {loaded.config.vocabulary!r}; "
             "init_from needs the same output symbols"

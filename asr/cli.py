@@ -1,8 +1,8 @@
 """The ``asr`` command: ``asr train``, ``asr decode``, ``asr tune-lm``, ``asr transcribe``,
 ``asr stream``, ``asr serve``, ``asr export``, ``asr average``, ``asr shards``, ``asr lm build|import|eval``,
 ``asr align`` (word times of a known transcript and a score saying whether it matches the audio),
-``asr manifest kaldi|nemo|folder|check|merge`` (import a Kaldi data directory, a NeMo manifest or a folder of
-audio; check or merge manifests).
+``asr manifest kaldi|nemo|folder|commonvoice|check|merge`` (import a Kaldi data directory, a NeMo
+manifest, a folder of audio or a Common Voice split; check or merge manifests).
 
 Every subcommand exits non-zero with a one-line message naming the bad input.
 """
@@ -22,6 +22,7 @@ import torch
 from asr.align import AlignError
 from asr.audio import AudioError
 from asr.checkpoint import CheckpointError, LoadedModel, load_model, resolve_device
+from asr.cli_data import add_data_commands, load_checkpoint, report_bad_lines
 from asr.config import (
     ConfigError,
     ExperimentConfig,
@@ -35,20 +36,11 @@ from asr.export import ExportError
 from asr.files import write_text
 from asr.formats import FORMATS
 from asr.lm import LMError
+from asr.text import language
 from asr.vad import VADError
 
 if TYPE_CHECKING:
     from asr.decoding import BeamSearchDecoder, Hypothesis
-
-
-def _load(path: Path, device: str, int8: bool) -> LoadedModel:
-    """The checkpoint's model, dynamically quantized to int8 when asked."""
-    loaded = load_model(path, device)
-    if int8:
-        from asr.export import quantize_int8
-
-        loaded = quantize_int8(loaded)
-    return loaded
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -131,10 +123,12 @@ def decoder_from_arguments(
     lm = open_lm(args.lm) if args.lm else None
     if args.extra_text:
         d = config.decoding
-        lm = with_extra_text(lm, read_sentences(args.extra_text), d.extra_weight, d.extra_order)
+        lang = loaded.config.text.language
+        lm = with_extra_text(lm, read_sentences(args.extra_text, lang), d.extra_weight, d.extra_order, lang)
     hotwords = _hotwords(args.hotwords, config.decoding.hotword_weight)
     calibration = _read_tuned(args.tuned).get("confidence") if args.tuned else None
-    return BeamSearchDecoder(loaded.vocab, config.decoding, lm, hotwords, loaded.config.seconds_per_frame, calibration)
+    spf, lang = loaded.config.seconds_per_frame, loaded.config.text.language
+    return BeamSearchDecoder(loaded.vocab, config.decoding, lm, hotwords, spf, calibration, lang)
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
@@ -158,7 +152,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
         else:
             nbests = run_decoder.calibrated(None).decode_batch(list(posteriors), workers=config.decoding.workers)
             hyps = [nbest[0].text for nbest in nbests]
-        scores = write_results(out_dir, run_name, ids, refs, hyps, raw)
+        scores = write_results(out_dir, run_name, ids, refs, hyps, raw, language(loaded.config.text.language).spaces)
         how = "greedy" if run_decoder is None else _describe(run_decoder)
         print(f"{run_name}: {scores.summary()} ({how})")
         if run_decoder is not None:
@@ -166,23 +160,12 @@ def cmd_decode(args: argparse.Namespace) -> int:
                 out_dir / f"confidence-{run_name}.json", run_name, refs, _words(nbests), run_decoder.calibration
             )
         print(f"results in {out_dir}/{{recogs,errs,wer}}-{run_name}.txt")
-    return _report_bad_lines(args.manifest, bad, len(utts))
+    return report_bad_lines(args.manifest, bad, len(utts))
 
 
 def _words(nbests: list[list[Hypothesis]]) -> list[list[tuple[str, float]]]:
     """``(word, confidence)`` lists of the best hypotheses."""
     return [[(w.word, w.confidence) for w in nb[0].words] for nb in nbests]
-
-
-def _report_bad_lines(manifest: Path, bad: list[str], good: int) -> int:
-    """Print every bad line of ``manifest`` to stderr; the exit status (1 when there are any)."""
-    if not bad:
-        return 0
-    rest = f"the other {good} were used" if good else "nothing was left to use"
-    print(f"error: {len(bad)} of {len(bad) + good} lines of {manifest} are unusable ({rest}):", file=sys.stderr)
-    for line in bad:
-        print(f"  {line}", file=sys.stderr)
-    return 1
 
 
 def _describe(decoder: BeamSearchDecoder) -> str:
@@ -243,7 +226,7 @@ def cmd_tune_lm(args: argparse.Namespace) -> int:
     cache = out_dir / f"posteriors-{name}.pt"
     refs, posteriors, bad = cached_posteriors(loaded, args.model, args.manifest, cache, args.num_workers)
     if not refs:
-        return _report_bad_lines(args.manifest, bad, 0)
+        return report_bad_lines(args.manifest, bad, 0)
     result = tune_lm(
         decoder,
         posteriors,
@@ -272,7 +255,7 @@ def cmd_tune_lm(args: argparse.Namespace) -> int:
             best["confidence"] = calibration.to_dict()
     write_text(out, json.dumps({**best, "lm": str(args.lm), "manifest": str(args.manifest), "trials": result.trials}))
     print(f"wrote {out}")
-    return _report_bad_lines(args.manifest, bad, len(refs))
+    return report_bad_lines(args.manifest, bad, len(refs))
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
@@ -298,7 +281,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     if device == "cuda" and ranks.world > 1:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
     config = inference_config(args)
-    loaded = _load(args.model, device, args.int8)
+    loaded = load_checkpoint(args.model, device, args.int8)
     decoder = decoder_from_arguments(args, loaded, config)
     settings = {"model": str(args.model), "device": device, "int8": args.int8}
     transcriber = Transcriber(loaded, decoder, config.segment, args.batch_size, settings)
@@ -318,7 +301,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = inference_config(args)
-    loaded = _load(args.model, resolve_device(args.device), args.int8)
+    loaded = load_checkpoint(args.model, resolve_device(args.device), args.int8)
     decoder = decoder_from_arguments(args, loaded, config)
     try:
         recognizer = StreamingRecognizer(loaded, decoder, config.stream, config.segment)
@@ -363,7 +346,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(1)
     config = inference_config(args)
-    loaded = _load(args.model, "cpu", args.int8)
+    loaded = load_checkpoint(args.model, "cpu", args.int8)
     decoder = decoder_from_arguments(args, loaded, config)
     d = config.decoding
 
@@ -374,7 +357,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return StreamingRecognizer(loaded, decoder, config.stream, config.segment)
         lm = decoder.lm if decoder is not None else None
         if options.extra_text:
-            lm = with_extra_text(lm, options.extra_text, d.extra_weight, d.extra_order)
+            lm = with_extra_text(lm, options.extra_text, d.extra_weight, d.extra_order, loaded.config.text.language)
         hotwords = list(decoder.hotwords if decoder is not None else [])
         hotwords += [(p, d.hotword_weight if w is None else w) for p, w in options.hotwords]
         own = BeamSearchDecoder(
@@ -384,6 +367,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             hotwords,
             loaded.config.seconds_per_frame,
             decoder.calibration if decoder is not None else None,
+            loaded.config.text.language,
         )
         return StreamingRecognizer(loaded, own, config.stream, config.segment)
 
@@ -398,119 +382,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _device_id(name: str | None) -> int | str | None:
     return int(name) if name is not None and name.isdigit() else name
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from asr.export import export
-
-    loaded = _load(args.model, "cpu", args.int8)
-    out = export(loaded, args.out, args.format)
-    size = out.stat().st_size / 1e6
-    print(f"wrote {out} ({args.format}{', int8' if args.int8 else ''}, {size:.1f} MB): "
-          "waveforms (batch, samples) float32 16 kHz + lengths (batch,) -> log_probs (batch, frames, vocab) "
-          "+ out_lengths (batch,); metadata JSON under 'asr.json'")  # fmt: skip
-    return 0
-
-
-def cmd_average(args: argparse.Namespace) -> int:
-    from asr.checkpoint import CheckpointError, average_checkpoints
-
-    paths = args.checkpoints
-    if args.last:
-        if len(paths) != 1 or not paths[0].is_dir():
-            raise CheckpointError("--last K takes one training directory (its step-*.pt checkpoints)")
-        paths = sorted(paths[0].glob("step-*.pt"))[-args.last :]
-        if len(paths) < args.last:
-            raise CheckpointError(f"{args.checkpoints[0]}: only {len(paths)} step checkpoints (--last {args.last})")
-    out = average_checkpoints(paths, args.out)
-    print(f"wrote {out}: the average of {', '.join(p.name for p in paths)}")
-    return 0
-
-
-def cmd_shards(args: argparse.Namespace) -> int:
-    from asr.shards import read_shard_index, write_shards
-
-    index = write_shards(args.manifest, args.out, args.shard_mb)
-    utts = read_shard_index(index)
-    shards = len({s.utt.audio for s in utts})
-    hours = sum(s.utt.duration for s in utts) / 3600
-    print(f"wrote {shards} shards ({len(utts)} utterances, {hours:.2f} h) and {index}")
-    return 0
-
-
-def cmd_manifest_check(args: argparse.Namespace) -> int:
-    from asr.data import check_manifest, total_hours
-
-    status = 0
-    for manifest in args.manifests:
-        utts, bad = check_manifest(manifest)
-        print(f"{manifest}: {len(utts)} good lines ({total_hours(utts):.2f} h), {len(bad)} bad")
-        status = max(status, _report_bad_lines(manifest, bad, len(utts)))
-    return status
-
-
-def cmd_manifest_merge(args: argparse.Namespace) -> int:
-    from asr.data import read_manifest, total_hours, write_manifest
-
-    utts = [u for m in args.manifests for u in read_manifest(m)]
-    seen: set[str] = set()
-    for u in utts:
-        if u.id in seen:
-            raise ManifestError(
-                f"{args.out}: id {u.id!r} comes in more than one of {', '.join(map(str, args.manifests))}"
-            )
-        seen.add(u.id)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_manifest(args.out, utts)
-    print(f"wrote {args.out}: {len(utts)} utterances, {total_hours(utts):.2f} h, from {len(args.manifests)} manifests")
-    return 0
-
-
-def cmd_manifest(args: argparse.Namespace) -> int:
-    from asr.data import total_hours, write_manifest
-    from asr.importers import IMPORTERS
-
-    audio_dir = args.audio_dir or args.out.with_name(args.out.stem + "-audio")
-    utts, bad = IMPORTERS[args.format](args.source, audio_dir)
-    if utts:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        write_manifest(args.out, utts)
-        print(f"wrote {args.out}: {len(utts)} utterances, {total_hours(utts):.2f} h, from {args.format} {args.source}")
-    if bad:
-        rest = f"the other {len(utts)} were written" if utts else "nothing was written"
-        print(f"error: {len(bad)} utterances of {args.source} could not be imported ({rest}):", file=sys.stderr)
-        for line in bad:
-            print(f"  {line}", file=sys.stderr)
-    elif not utts:
-        raise ManifestError(f"{args.source}: no utterances found to import")
-    return 1 if bad else 0
-
-
-def cmd_lm_build(args: argparse.Namespace) -> int:
-    from asr.lm import build_lm, read_sentences
-
-    sentences = read_sentences(args.text)
-    out = build_lm(sentences, args.out, args.order, args.prune, sources=[str(t) for t in args.text])
-    info = (out / "lm.json").read_text()
-    print(f"wrote {out}/lm.arpa, lm.bin, vocab.txt and lm.json from {len(sentences)} sentences")
-    print(info.strip())
-    return 0
-
-
-def cmd_lm_import(args: argparse.Namespace) -> int:
-    from asr.lm import import_arpa, read_vocabulary
-
-    out = import_arpa(args.arpa, args.out, lowercase=not args.keep_case)
-    print(f"wrote {out}/lm.arpa, lm.bin, vocab.txt ({len(read_vocabulary(out))} words) and lm.json from {args.arpa}")
-    return 0
-
-
-def cmd_lm_eval(args: argparse.Namespace) -> int:
-    from asr.lm import evaluate, open_lm, read_sentences
-
-    result = evaluate(open_lm(args.lm), read_sentences(args.text))
-    print(f"{', '.join(map(str, args.text))}: {result.summary()}")
-    return 0
 
 
 def _manifest_command(sub: Any, name: str, help: str, func: Callable[[argparse.Namespace], int]) -> Any:
@@ -594,26 +465,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_inference_arguments(p, ("decoding", "segment", "stream"))
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("export", help="features + acoustic model as one TorchScript or ONNX graph")
-    p.add_argument("--model", type=Path, required=True, help="checkpoint (.pt)")
-    p.add_argument("--format", choices=("torchscript", "onnx"), default="torchscript")
-    p.add_argument("--out", type=Path, required=True, help="output file (.pt for TorchScript, .onnx)")
-    p.add_argument("--int8", action="store_true", help="dynamic int8 LSTMs and linear layers (TorchScript only)")
-    p.set_defaults(func=cmd_export)
-
-    p = sub.add_parser("average", help="average the weights of checkpoints (e.g. the last epochs) into one")
-    p.add_argument("checkpoints", type=Path, nargs="+", help="checkpoints of one training config (or, with --last, "
-                   "its training directory)")  # fmt: skip
-    p.add_argument("--last", type=int, default=0, help="average the newest K step-*.pt of the directory given")
-    p.add_argument("--out", type=Path, required=True, help="the averaged checkpoint")
-    p.set_defaults(func=cmd_average)
-
-    p = sub.add_parser("shards", help="pack a manifest into WebDataset tar shards for training")
-    p.add_argument("manifest", type=Path, help="JSONL manifest")
-    p.add_argument("--out", type=Path, required=True, help="output directory (shard-*.tar, index.jsonl)")
-    p.add_argument("--shard-mb", type=float, default=256.0, help="target shard size in MB (default 256)")
-    p.set_defaults(func=cmd_shards)
-
     p = sub.add_parser("align", help="word times of a known transcript (CTC forced alignment) and a match score")
     p.add_argument("--model", type=Path, required=True, help="checkpoint (.pt)")
     p.add_argument("audio", type=Path, nargs="?", help="audio file (any format, rate, channels)")
@@ -626,45 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_align)
 
-    manifest = sub.add_parser("manifest", help="import (Kaldi, NeMo, a folder of audio), check or merge manifests")
-    manifest_sub = manifest.add_subparsers(dest="manifest_command", required=True)
-    sources = {
-        "kaldi": "a Kaldi data directory: wav.scp and text (segments, utt2spk where there)",
-        "nemo": "a NeMo manifest: JSON lines with audio_filepath, duration, text (offset, speaker)",
-        "folder": "a folder of audio files with same-named .txt transcripts, searched recursively",
-    }
-    for name, source in sources.items():
-        p = manifest_sub.add_parser(name, help=f"a manifest from {source}")
-        p.add_argument("source", type=Path, help=source)
-        p.add_argument("--out", type=Path, required=True, help="the manifest to write (JSONL)")
-        p.add_argument("--audio-dir", type=Path, help="where cut segments go as 16 kHz wav (default: OUT_STEM-audio/ "
-                       "next to --out)")  # fmt: skip
-        p.set_defaults(func=cmd_manifest, format=name)
-    p = manifest_sub.add_parser("check", help="check every line (audio opens, duration, text); list the bad ones")
-    p.add_argument("manifests", type=Path, nargs="+")
-    p.set_defaults(func=cmd_manifest_check)
-    p = manifest_sub.add_parser("merge", help="one manifest from several (audio paths kept valid, ids unique)")
-    p.add_argument("manifests", type=Path, nargs="+")
-    p.add_argument("--out", type=Path, required=True)
-    p.set_defaults(func=cmd_manifest_merge)
-
-    lm = sub.add_parser("lm", help="build and evaluate word n-gram language models (KenLM)")
-    lm_sub = lm.add_subparsers(dest="lm_command", required=True)
-    p = lm_sub.add_parser("build", help="ARPA + KenLM binary + vocabulary from text files")
-    p.add_argument("--text", type=Path, nargs="+", required=True, help="text files (.gz too), one sentence a line")
-    p.add_argument("--out", type=Path, required=True, help="output directory")
-    p.add_argument("--order", type=int, default=3, help="n-gram order (default 3)")
-    p.add_argument("--prune", type=int, nargs="+", default=[], help="lmplz count thresholds per order, e.g. 0 0 1")
-    p.set_defaults(func=cmd_lm_build)
-    p = lm_sub.add_parser("import", help="an existing ARPA file (.arpa or .arpa.gz) as an LM directory")
-    p.add_argument("--arpa", type=Path, required=True, help="ARPA file, e.g. LibriSpeech's 4-gram.arpa.gz")
-    p.add_argument("--out", type=Path, required=True, help="output directory")
-    p.add_argument("--keep-case", action="store_true", help="do not lower-case the words")
-    p.set_defaults(func=cmd_lm_import)
-    p = lm_sub.add_parser("eval", help="perplexity and OOV rate of an LM on text files")
-    p.add_argument("--lm", type=Path, required=True, help="LM directory, .arpa or .bin (arpa:FILE: in Python)")
-    p.add_argument("--text", type=Path, nargs="+", required=True, help="text files, one sentence a line")
-    p.set_defaults(func=cmd_lm_eval)
+    add_data_commands(sub)
     return parser
 
 

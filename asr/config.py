@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 
 import yaml
 
-from asr.text import ALPHABET
+from asr.text import ALPHABET, language
+from asr.units import check_units
 
 T = TypeVar("T")
 
@@ -115,6 +116,34 @@ class ModelConfig:
         """Time stride of each conv layer."""
         halvings = self.time_subsampling.bit_length() - 1
         return [2 if i < halvings else 1 for i in range(self.conv_layers)]
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """How transcripts become targets: ``language`` picks the normalization rules of
+    :func:`asr.text.normalize` (an ISO 639 code; ``en``: the English a-z alphabet);
+    ``units`` the output symbols: ``vocabulary`` (``ExperimentConfig.vocabulary`` as given),
+    ``char`` (every character of the normalized training text) or ``bpe:N`` / ``unigram:N``
+    (SentencePiece pieces trained on it), built by the first training run and stored in the
+    checkpoint (:mod:`asr.units`)."""
+
+    language: str = field(default="en", metadata=_option(help="transcript language (ISO 639: en, de, fr, ru, zh...)"))
+    units: str = field(
+        default="vocabulary",
+        metadata=_option(
+            help="output symbols: vocabulary (as given), char, bpe:N or unigram:N (from the training text)"
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        try:
+            language(self.language)
+        except ValueError as e:
+            raise ConfigError(f"text.language: {e}") from None
+        try:
+            check_units(self.units)
+        except ValueError as e:
+            raise ConfigError(f"text.units {e}") from None
 
 
 @dataclass(frozen=True)
@@ -326,10 +355,12 @@ class ExperimentConfig:
 
     features: FeatureConfig = field(default_factory=FeatureConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    text: TextConfig = field(default_factory=TextConfig)
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     vocabulary: str = ALPHABET
+    sentencepiece: str = ""  # text.units bpe:N / unigram:N: the SentencePiece model (base64), set by training
 
     @property
     def seconds_per_frame(self) -> float:

@@ -3,7 +3,8 @@
 A manifest is JSON lines, one utterance each: ``{"id", "audio", "duration", "text"}``, where
 ``audio`` is absolute or relative to the manifest's folder and ``duration`` is in seconds;
 an optional ``speaker`` is kept. ``text`` may be raw (``"Dr. Smith, 3 p.m."``): reading
-normalizes it with :func:`asr.text.normalize` and keeps the raw text for result files.
+normalizes it with :func:`asr.text.normalize` in the ``language`` asked for (``en`` unless a
+model's ``text.language`` says otherwise) and keeps the raw text for result files.
 :func:`check_manifest` checks every line up front (JSON, keys, audio, duration, text) and
 reports each bad one as ``file:line: problem``.
 """
@@ -70,8 +71,9 @@ def durations_agree(stated: float, real: float) -> bool:
     return abs(stated - real) <= relative * real + absolute
 
 
-def _parse_line(path: Path, lineno: int, line: str) -> Utterance:
-    """One manifest line as an :class:`Utterance`; :class:`ManifestError` names ``path:lineno``."""
+def _parse_line(path: Path, lineno: int, line: str, language: str = "en") -> Utterance:
+    """One manifest line as an :class:`Utterance` (text normalized in ``language``);
+    :class:`ManifestError` names ``path:lineno``."""
     row = json_row(f"{path}:{lineno}", line, REQUIRED_KEYS)
     try:
         duration = float(row["duration"])
@@ -84,7 +86,7 @@ def _parse_line(path: Path, lineno: int, line: str) -> Utterance:
     if not audio.is_absolute():
         audio = path.parent / audio
     raw = str(row["text"])
-    return Utterance(str(row["id"]), audio, duration, normalize(raw), raw, str(row.get("speaker") or ""))
+    return Utterance(str(row["id"]), audio, duration, normalize(raw, language), raw, str(row.get("speaker") or ""))
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -100,12 +102,12 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
             raise ManifestError(f"{path}: not UTF-8 text ({e})") from None
 
 
-def read_manifest(path: str | Path) -> list[Utterance]:
+def read_manifest(path: str | Path, language: str = "en") -> list[Utterance]:
     """Parse a JSONL manifest; ``audio`` paths are resolved against the manifest's folder and
-    ``text`` is normalized (``raw_text`` keeps it as written). Checks the lines' form only;
-    :func:`check_manifest` also checks their audio and text."""
+    ``text`` is normalized in ``language`` (``raw_text`` keeps it as written). Checks the
+    lines' form only; :func:`check_manifest` also checks their audio and text."""
     path = Path(path)
-    utts = [_parse_line(path, lineno, line) for lineno, line in _lines(path)]
+    utts = [_parse_line(path, lineno, line, language) for lineno, line in _lines(path)]
     if not utts:
         raise ManifestError(f"{path}: manifest is empty")
     return utts
@@ -117,10 +119,9 @@ def _line_problems(utt: Utterance, written: str, vocab: Vocabulary) -> list[str]
     if not utt.text:
         problems.append(f"text {utt.raw_text!r} is empty after normalization")
     else:
-        try:
-            vocab.encode(utt.text)
-        except ValueError as e:
-            problems.append(f"text: {e}")
+        if unknown := vocab.unknown(utt.text):
+            chars = ", ".join(repr(c) for c in unknown)
+            problems.append(f"text {utt.text!r} holds characters the model's vocabulary cannot write: {chars}")
     if not utt.duration > 0:
         problems.append(f"duration {utt.duration:g} s is not positive")
     try:
@@ -134,15 +135,16 @@ def _line_problems(utt: Utterance, written: str, vocab: Vocabulary) -> list[str]
 
 
 def check_manifest(
-    path: str | Path, vocab: Vocabulary | None = None, workers: int = 8
+    path: str | Path, vocab: Vocabulary | None = None, workers: int = 8, language: str = "en"
 ) -> tuple[list[Utterance], list[str]]:
     """Check every line of a manifest; returns its good utterances (in order) and its bad
     lines as ``"file:line: problem"`` strings.
 
     A line is bad when it is not a JSON object with the required keys, its id repeats an
-    earlier line's, its text is empty after normalization or not encodable by ``vocab``
-    (default: :class:`~asr.text.Vocabulary`), its duration is not positive, its audio is
-    missing or does not open as audio (header only, no decoding), or its duration differs
+    earlier line's, its text (normalized in ``language``) is empty or holds characters
+    ``vocab`` (default: :class:`~asr.text.Vocabulary`) cannot write (each one named), its
+    duration is not positive, its audio is missing or does not open as audio (header only,
+    no decoding), or its duration differs
     from the audio's by more than :data:`DURATION_TOLERANCE`. ``workers`` threads open the
     audio headers. Raises :class:`ManifestError` for a missing or empty manifest.
     """
@@ -152,7 +154,7 @@ def check_manifest(
     first_line: dict[str, int] = {}
     for lineno, line in _lines(path):
         try:
-            utt = _parse_line(path, lineno, line)
+            utt = _parse_line(path, lineno, line, language)
         except ManifestError as e:
             bad[lineno] = str(e)
             continue
@@ -436,52 +438,6 @@ class DistributedBatchSampler(torch.utils.data.Sampler[list[tuple[int, int]]]):
     def __len__(self) -> int:
         """Batches of this rank's epoch, the skipped ``start`` ones included."""
         return len(self._mine())
-
-
-def manifest_sources(manifest: str) -> list[str]:
-    """The parts of a training ``manifest`` argument: the JSONL manifests it lists separated
-    by commas, or a shard directory written by ``asr shards`` (one part)."""
-    from asr.shards import is_shard_index
-
-    return [manifest] if is_shard_index(manifest) else [m for m in manifest.split(",") if m]
-
-
-def training_dataset(
-    manifest: str,
-    vocab: Vocabulary,
-    sample_rate: int = SAMPLE_RATE,
-    read: Callable[[str], list[Utterance]] = read_manifest,
-    weights: Sequence[float] | None = None,
-    max_duration: float = math.inf,
-    transform: Callable[[torch.Tensor, torch.Generator | None], torch.Tensor] | None = None,
-) -> tuple[AudioDataset, list[float]]:
-    """The dataset of a training or dev ``manifest`` (see :func:`manifest_sources`) and each
-    utterance's weight: its part's entry of ``weights`` (one per part; None: all 1).
-
-    ``read`` reads one JSONL manifest (e.g. checking every line first); utterances longer
-    than ``max_duration`` seconds are dropped; ``transform`` augments waveforms. A shard
-    directory gives a :class:`~asr.shards.ShardDataset`, whose batch plan reads shard by shard.
-    """
-    from asr.shards import ShardDataset, is_shard_index, read_shard_index
-
-    sources = manifest_sources(manifest)
-    weights = [1.0] * len(sources) if weights is None else list(weights)
-    if len(weights) != len(sources):
-        raise ValueError(f"{manifest}: {len(weights)} weights for {len(sources)} manifests")
-    if is_shard_index(manifest):
-        dataset: AudioDataset = ShardDataset(read_shard_index(manifest), vocab, sample_rate, transform)
-        parts = [dataset.utts]
-    else:
-        parts = [read(m) for m in sources]
-        dataset = AudioDataset([u for part in parts for u in part], vocab, sample_rate, transform)
-    for source, part, weight in zip(sources, parts, weights, strict=True):
-        log.info("%s: %d utterances, %.2f hours, weight %g", source, len(part), total_hours(part), weight)
-    each = [w for part, w in zip(parts, weights, strict=True) for _ in part]
-    keep = [i for i, u in enumerate(dataset.utts) if u.duration <= max_duration]
-    if len(keep) < len(dataset):
-        log.info("dropped %d utterances longer than %.1f s from %s", len(dataset) - len(keep), max_duration, manifest)
-        dataset, each = dataset.subset(keep), [each[i] for i in keep]
-    return dataset, each
 
 
 def padding_fraction(batches: Sequence[Sequence[int]], durations: Sequence[float]) -> float:

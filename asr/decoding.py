@@ -24,7 +24,8 @@ import torch
 from asr.confidence import Calibration
 from asr.config import DecodingConfig
 from asr.lm import LanguageModel, LMError
-from asr.text import Vocabulary, normalize
+from asr.text import Vocabulary, language, normalize
+from asr.units import WORD_START
 
 
 def greedy_ids(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> list[list[int]]:
@@ -49,7 +50,8 @@ def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor, vocab: Vocabul
 def greedy_hypothesis(log_probs: np.ndarray | torch.Tensor, vocab: Vocabulary, seconds_per_frame: float) -> Hypothesis:
     """The best path of one utterance's ``log_probs (T, V)`` as a :class:`Hypothesis` with
     word times (a word spans its characters' argmax runs) and confidences (the geometric mean
-    over its characters of their best posterior), like the beam search's."""
+    over its characters of their best posterior), like the beam search's. Words end at a space
+    token or, with SentencePiece units, where a ``▁`` piece starts the next."""
     x = torch.as_tensor(log_probs).float()
     best, ids = x.max(-1)
     words: list[Word] = []
@@ -70,10 +72,11 @@ def greedy_hypothesis(log_probs: np.ndarray | torch.Tensor, vocab: Vocabulary, s
             peak = max(peak, best_list[run_end])
             run_end += 1
         symbol = vocab.symbols[token] if token != vocab.blank else ""
-        if symbol == " ":
+        if symbol == " " or symbol.startswith(WORD_START):  # a space, or a SentencePiece word start
             flush()
             chars, logp = [], 0.0
-        elif symbol:
+            symbol = symbol.removeprefix(WORD_START).strip()
+        if symbol:
             if not chars:
                 start = t
             chars.append(symbol)
@@ -108,10 +111,12 @@ class Hypothesis:
     words: tuple[Word, ...]
 
 
-def _parse_hotwords(hotwords: Sequence[tuple[str, float]], vocab: Vocabulary) -> list[tuple[str, float]]:
+def _parse_hotwords(
+    hotwords: Sequence[tuple[str, float]], vocab: Vocabulary, language: str = "en"
+) -> list[tuple[str, float]]:
     out = []
     for phrase, weight in hotwords:
-        text = normalize(phrase)
+        text = normalize(phrase, language)
         if not text:
             raise ValueError(f"hotword {phrase!r} is empty after normalization")
         vocab.encode(text)  # raises on characters outside the vocabulary
@@ -119,8 +124,9 @@ def _parse_hotwords(hotwords: Sequence[tuple[str, float]], vocab: Vocabulary) ->
     return out
 
 
-def read_word_list(path: str | Path) -> list[str]:
-    """Normalized words of a word list (one per line; further columns, as in a lexicon, ignored)."""
+def read_word_list(path: str | Path, language: str = "en") -> list[str]:
+    """Words of a word list normalized in ``language`` (one per line; further columns, as in
+    a lexicon, ignored)."""
     p = Path(path)
     if not p.is_file():
         raise LMError(f"{p}: no such word list")
@@ -128,7 +134,7 @@ def read_word_list(path: str | Path) -> list[str]:
     with open(p, encoding="utf-8") as f:
         for line in f:
             fields = line.split()
-            if fields and (w := normalize(fields[0])) and " " not in w:
+            if fields and (w := normalize(fields[0], language)) and " " not in w:
                 words.append(w)
     if not words:
         raise LMError(f"{p}: no words in this word list")
@@ -147,7 +153,10 @@ class BeamSearchDecoder:
     (natural log) over its characters, and a partial match is refunded when it breaks.
     ``seconds_per_frame``: duration of one ``log_probs`` frame, for word times.
     ``calibration``: maps each word's raw confidence (:mod:`asr.confidence`, fitted by
-    ``asr tune-lm``); None keeps the raw ones.
+    ``asr tune-lm``); None keeps the raw ones. With SentencePiece units (no space token) a
+    word ends where a ``▁`` piece starts the next: the core walks a virtual space there; with
+    neither (a language written without spaces) each character is a word, for a character
+    LM (``asr lm build --units char``), and the text has no spaces.
     """
 
     def __init__(
@@ -158,9 +167,14 @@ class BeamSearchDecoder:
         hotwords: Sequence[tuple[str, float]] = (),
         seconds_per_frame: float = 0.04,
         calibration: Calibration | None = None,
+        language: str = "en",
     ) -> None:
-        self.vocab, self.config, self.lm = vocab, config or DecodingConfig(), lm
-        self.hotwords = _parse_hotwords(hotwords, vocab)
+        # words end at a space token; with SentencePiece pieces where a ▁ piece starts; without
+        # either (a language written without spaces) every character is a word (a character LM)
+        self.pieces = " " not in vocab.symbols and any(s.startswith(WORD_START) for s in vocab.symbols)
+        self.char_words = " " not in vocab.symbols and not self.pieces
+        self.vocab, self.config, self.lm, self.language = vocab, config or DecodingConfig(), lm, language
+        self.hotwords = _parse_hotwords(hotwords, vocab, language)
         self.seconds_per_frame, self.calibration = seconds_per_frame, calibration
         self._set_lexicon()
         self._core = self._make_core()
@@ -199,9 +213,8 @@ class BeamSearchDecoder:
                 raise LMError("decoding.lexicon 'lm' needs a language model that lists its vocabulary")
             words = list(self.lm.vocabulary())
         else:
-            words = read_word_list(mode)
-        known = set(self.vocab.symbols)
-        words = [w for w in dict.fromkeys(words) if set(w) <= known and " " not in w]
+            words = read_word_list(mode, self.language)
+        words = [w for w in dict.fromkeys(words) if w and " " not in w and not self.vocab.unknown(w)]
         extra = [w for phrase, _ in self.hotwords for w in phrase.split()]
         return list(dict.fromkeys(words + extra))
 
@@ -210,11 +223,13 @@ class BeamSearchDecoder:
 
         cfg, vocab = self.config, self.vocab
         lexicon = [vocab.encode(w) for w in self.words] if self.words is not None else []
+        virtual = self.pieces or self.char_words  # a virtual space after the last token
+        space = len(vocab) if virtual else vocab.encode(" ")[0]
         return _beam.CtcBeamSearch(
             vocab_size=len(vocab),
             blank=vocab.blank,
-            space=vocab.encode(" ")[0],
-            symbols=list(vocab.symbols),
+            space=space,
+            symbols=[*vocab.symbols, " " if self.pieces else ""] if virtual else list(vocab.symbols),
             beam_size=cfg.beam_size,
             beam_threshold=cfg.beam_threshold,
             token_min_logp=cfg.token_min_logp,
@@ -227,9 +242,23 @@ class BeamSearchDecoder:
             allow_oov=self.lexicon_mode == "free",
             unk_offset=cfg.unk_offset,
             unk_char_offset=cfg.unk_char_offset,
-            hotwords=[vocab.encode(p) for p, _ in self.hotwords],
+            hotwords=[self._spelled(p, space) for p, _ in self.hotwords],
             hotword_weights=[w for _, w in self.hotwords],
+            word_start=[self.char_words or s.startswith(WORD_START) for s in vocab.symbols] if virtual else [],
         )
+
+    def _spelled(self, phrase: str, space: int) -> list[int]:
+        """``phrase``'s tokens as the prefix trie holds them: with pieces, the virtual space
+        before each word-start piece but the first."""
+        ids = self.vocab.encode(phrase)
+        if not (self.pieces or self.char_words):
+            return ids
+        out: list[int] = []
+        for i in ids:
+            if out and (self.char_words or self.vocab.symbols[i].startswith(WORD_START)):
+                out.append(space)
+            out.append(i)
+        return out
 
     def __getstate__(self) -> dict[str, Any]:  # the C++ core is rebuilt after unpickling
         return {k: v for k, v in self.__dict__.items() if k != "_core"}
@@ -364,7 +393,8 @@ def tune_lm(
     seed: int = 0,
 ) -> TuningResult:
     """Search LM weight ``alpha`` and word bonus ``beta`` (ranges inclusive) for the lowest
-    WER of ``decoder`` on cached ``posteriors`` (``(T_i, V)`` arrays) against ``refs``.
+    WER (CER for a language written without spaces) of ``decoder`` on cached ``posteriors``
+    (``(T_i, V)`` arrays) against ``refs``.
 
     ``grid``: a square grid of about ``trials`` points. Otherwise half the ``trials`` are
     random points (seeded) and the rest refine the best of them by compass search (see
@@ -374,6 +404,7 @@ def tune_lm(
 
     from asr.metrics import score
 
+    spaces = language(decoder.language).spaces  # else CER is what is tuned for
     total = grid_side(trials) ** 2 if grid else trials
     bar = tqdm(total=total, desc="tune-lm", disable=None, dynamic_ncols=True)  # None: only on a terminal
     pool = None
@@ -390,7 +421,7 @@ def tune_lm(
         else:
             tasks = [(alpha, beta, i) for i in range(len(posteriors))]
             hyps = list(pool.map(_decode_index, tasks, chunksize=max(1, len(tasks) // (4 * workers))))
-        wer = score(refs, hyps).wer
+        wer = score(refs, hyps, spaces).headline
         best = min(best, (wer, alpha, beta))
         bar.update()
         bar.set_postfix(best=f"{100 * best[0]:.2f}%", alpha=f"{best[1]:.3f}", beta=f"{best[2]:.3f}")

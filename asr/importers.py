@@ -1,4 +1,4 @@
-"""Manifests from other layouts: ``asr manifest kaldi|nemo|folder SOURCE --out m.jsonl``.
+"""Manifests from other layouts: ``asr manifest kaldi|nemo|folder|commonvoice SOURCE --out m.jsonl``.
 
 - **kaldi**: a data directory with ``wav.scp`` (``recording path``) and ``text`` (``utterance
   words...``), and where present ``segments`` (``utterance recording start end``, seconds;
@@ -12,6 +12,10 @@
 - **folder**: every audio file (:data:`~asr.audio.AUDIO_EXTENSIONS`) under the folder,
   recursively, with its transcript in a ``.txt`` file of the same name beside it; ids are
   the relative paths without the extension.
+- **commonvoice**: a split of a Mozilla Common Voice release (``train.tsv``, ``dev.tsv``,
+  ``test.tsv``, ``validated.tsv``...): tab-separated with a header naming at least ``path``
+  and ``sentence`` (``client_id``: the speaker), the MP3 clips in ``clips/`` beside it; ids
+  are the clip names without ``.mp3``.
 
 A whole file is referenced where it lies; a part of one (a Kaldi segment, a NeMo offset or
 shorter duration) is cut to a 16 kHz mono wav file in ``audio_dir``. Durations come from the
@@ -62,9 +66,9 @@ def cut(source: Path, start: float, end: float, out: Path) -> float:
     return len(samples) / SAMPLE_RATE
 
 
-def _text(where: str, raw: str) -> str:
-    """``raw`` normalized; :class:`_Skip` at ``where`` when nothing is left."""
-    text = normalize(raw)
+def _text(where: str, raw: str, language: str = "en") -> str:
+    """``raw`` normalized in ``language``; :class:`_Skip` at ``where`` when nothing is left."""
+    text = normalize(raw, language)
     if not text:
         raise _Skip(f"{where}: transcript {raw!r} is empty after normalization")
     return text
@@ -138,8 +142,11 @@ def _recording(wav_scp: Path, wav: dict[str, tuple[int, str]], rec: str) -> tupl
     return Path(spec), spec
 
 
-def import_kaldi(data_dir: str | Path, audio_dir: str | Path) -> tuple[list[Utterance], list[str]]:
-    """The utterances of a Kaldi data directory (see the module docstring) and the problems."""
+def import_kaldi(
+    data_dir: str | Path, audio_dir: str | Path, language: str = "en"
+) -> tuple[list[Utterance], list[str]]:
+    """The utterances of a Kaldi data directory (see the module docstring) and the problems;
+    transcripts normalized in ``language``."""
     d, audio_dir = Path(data_dir), Path(audio_dir)
     if not d.is_dir():
         raise ManifestError(f"{d}: not a directory (a Kaldi data directory has wav.scp and text)")
@@ -155,7 +162,7 @@ def import_kaldi(data_dir: str | Path, audio_dir: str | Path) -> tuple[list[Utte
         try:
             if uid not in text:
                 raise _Skip(f"{where}: utterance {uid} has no transcript in {d / 'text'}")
-            normalized = _text(f"{d / 'text'}:{text[uid][0]}", text[uid][1])
+            normalized = _text(f"{d / 'text'}:{text[uid][0]}", text[uid][1], language)
             rec, span = _segment(where, rest) if segments else (uid, None)
             try:
                 audio, name = _recording(d / "wav.scp", wav, rec)
@@ -184,7 +191,7 @@ def _segment(where: str, rest: str) -> tuple[str, tuple[float, float | None]]:
 # ----------------------------------------------------------------------------- NeMo
 
 
-def import_nemo(manifest: str | Path, audio_dir: str | Path) -> tuple[list[Utterance], list[str]]:
+def import_nemo(manifest: str | Path, audio_dir: str | Path, language: str = "en") -> tuple[list[Utterance], list[str]]:
     """The utterances of a NeMo manifest (see the module docstring) and the problems."""
     manifest, audio_dir = Path(manifest), Path(audio_dir)
     if not manifest.is_file():
@@ -200,7 +207,7 @@ def import_nemo(manifest: str | Path, audio_dir: str | Path) -> tuple[list[Utter
         if not line.strip():
             continue
         try:
-            utt = _nemo_line(manifest, lineno, line, audio_dir, used)
+            utt = _nemo_line(manifest, lineno, line, audio_dir, used, language)
         except _Skip as e:
             problems.append(str(e))
             continue
@@ -209,7 +216,9 @@ def import_nemo(manifest: str | Path, audio_dir: str | Path) -> tuple[list[Utter
     return utts, problems
 
 
-def _nemo_line(manifest: Path, lineno: int, line: str, audio_dir: Path, used: set[str]) -> Utterance:
+def _nemo_line(
+    manifest: Path, lineno: int, line: str, audio_dir: Path, used: set[str], language: str = "en"
+) -> Utterance:
     """One NeMo manifest line as an utterance (ids: ``id``, else the audio's stem, with the
     offset in ms when there is one, and ``-LINE`` when already ``used``)."""
     where = f"{manifest}:{lineno}"
@@ -222,7 +231,7 @@ def _nemo_line(manifest: Path, lineno: int, line: str, audio_dir: Path, used: se
     except (TypeError, ValueError):
         raise _Skip(f"{where}: duration or offset is not a number") from None
     raw, name = str(row["text"]), str(row["audio_filepath"])
-    text = _text(where, raw)
+    text = _text(where, raw, language)
     audio = Path(name) if Path(name).is_absolute() else manifest.parent / name
     uid = str(row.get("id") or Path(name).stem + (f"-{round(offset * 1000):07d}" if offset else ""))
     uid = f"{uid}-{lineno}" if uid in used else uid
@@ -239,7 +248,9 @@ def _nemo_line(manifest: Path, lineno: int, line: str, audio_dir: Path, used: se
 # ----------------------------------------------------------------------------- folder
 
 
-def import_folder(folder: str | Path, audio_dir: str | Path | None = None) -> tuple[list[Utterance], list[str]]:
+def import_folder(
+    folder: str | Path, audio_dir: str | Path | None = None, language: str = "en"
+) -> tuple[list[Utterance], list[str]]:
     """The audio files under ``folder`` with their ``.txt`` transcripts, and the problems
     (``audio_dir`` is unused: whole files are referenced where they are)."""
     folder = Path(folder)
@@ -260,7 +271,7 @@ def import_folder(folder: str | Path, audio_dir: str | Path | None = None) -> tu
                 raw = " ".join(transcript.read_text(encoding="utf-8").split())
             except (OSError, UnicodeDecodeError) as e:
                 raise _Skip(f"{transcript}: cannot read the transcript ({e})") from None
-            text = _text(str(transcript), raw)
+            text = _text(str(transcript), raw, language)
             path, duration = _audio(str(folder), audio, str(relative))
             utts.append(Utterance(uid, path, duration, text, raw))
             first[uid] = audio
@@ -269,5 +280,53 @@ def import_folder(folder: str | Path, audio_dir: str | Path | None = None) -> tu
     return utts, problems
 
 
-Importer = Callable[[Path, Path], tuple[list[Utterance], list[str]]]
-IMPORTERS: dict[str, Importer] = {"kaldi": import_kaldi, "nemo": import_nemo, "folder": import_folder}
+# ----------------------------------------------------------------------------- Common Voice
+
+
+def import_commonvoice(
+    tsv: str | Path, audio_dir: str | Path | None = None, language: str = "en"
+) -> tuple[list[Utterance], list[str]]:
+    """The clips of a Common Voice split (see the module docstring), referenced where they
+    are in ``clips/`` (``audio_dir`` is unused), and the problems."""
+    tsv = Path(tsv)
+    if not tsv.is_file():
+        raise ManifestError(f"{tsv}: no such file (a Common Voice release has train.tsv, dev.tsv, test.tsv, clips/)")
+    try:
+        lines = tsv.read_text(encoding="utf-8").split("\n")
+    except UnicodeDecodeError as e:
+        raise ManifestError(f"{tsv}: not UTF-8 text ({e})") from None
+    header = lines[0].rstrip("\r").split("\t")
+    if missing := [c for c in ("path", "sentence") if c not in header]:
+        raise ManifestError(f"{tsv}:1: the header lacks {missing} (Common Voice's: client_id, path, sentence, ...)")
+    col = {name: i for i, name in enumerate(header)}
+    utts: list[Utterance] = []
+    problems: list[str] = []
+    first: dict[str, int] = {}
+    for lineno, line in enumerate(lines[1:], 2):
+        fields, where = line.rstrip("\r").split("\t"), f"{tsv}:{lineno}"
+        if not line.strip():
+            continue
+        try:
+            if len(fields) <= max(col["path"], col["sentence"]):
+                raise _Skip(f"{where}: {len(fields)} fields, the header names {len(header)}")
+            name, raw = fields[col["path"]], fields[col["sentence"]]
+            uid = name.removesuffix(".mp3")
+            if uid in first:
+                raise _Skip(f"{where}: clip {name} is already on line {first[uid]}")
+            text = _text(where, raw, language)
+            path, duration = _audio(where, tsv.parent / "clips" / name, f"clips/{name}")
+            speaker = fields[col["client_id"]] if "client_id" in col and col["client_id"] < len(fields) else ""
+            utts.append(Utterance(uid, path, duration, text, raw, speaker))
+            first[uid] = lineno
+        except _Skip as e:
+            problems.append(str(e))
+    return utts, problems
+
+
+Importer = Callable[[Path, Path, str], tuple[list[Utterance], list[str]]]  # source, audio dir, language
+IMPORTERS: dict[str, Importer] = {
+    "kaldi": import_kaldi,
+    "nemo": import_nemo,
+    "folder": import_folder,
+    "commonvoice": import_commonvoice,
+}

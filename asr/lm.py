@@ -300,13 +300,13 @@ def _logaddexp(a: float, b: float) -> float:
 
 
 def with_extra_text(
-    base: LanguageModel | None, sentences: Sequence[str], weight: float = 0.3, order: int = 3
+    base: LanguageModel | None, sentences: Sequence[str], weight: float = 0.3, order: int = 3, language: str = "en"
 ) -> LanguageModel:
     """``base`` interpolated (:class:`InterpolatedLM`) with an ``order``-gram built by lmplz
-    from ``sentences`` (normalized here, empty ones dropped; a few lines to a few thousand: it
+    from ``sentences`` (normalized here in ``language``, empty ones dropped; a few lines to a few thousand: it
     is read into Python); the extra model alone when there is no ``base``. Nothing of ``base``
     is rebuilt."""
-    sentences = [t for t in map(normalize, sentences) if t]
+    sentences = [t for t in (normalize(s, language) for s in sentences) if t]
     if not sentences:
         raise LMError("no extra text: the extra-text files hold no sentences")
     with tempfile.TemporaryDirectory() as tmp:
@@ -355,8 +355,8 @@ def evaluate(lm: LanguageModel, sentences: Iterable[str]) -> Perplexity:
     )
 
 
-def read_sentences(paths: Sequence[str | Path]) -> list[str]:
-    """Normalized non-empty lines of text files (``.gz`` read transparently)."""
+def read_sentences(paths: Sequence[str | Path], language: str = "en") -> list[str]:
+    """Non-empty lines of text files (``.gz`` read transparently), normalized in ``language``."""
     sentences = []
     for p in map(Path, paths):
         if not p.is_file():
@@ -364,7 +364,7 @@ def read_sentences(paths: Sequence[str | Path]) -> list[str]:
         opener = gzip.open if p.suffix == ".gz" else open
         try:
             with opener(p, "rt", encoding="utf-8") as f:
-                sentences += [t for t in (normalize(line) for line in f) if t]
+                sentences += [t for t in (normalize(line, language) for line in f) if t]
         except (UnicodeDecodeError, OSError, EOFError) as e:
             raise LMError(f"{p}: not a readable UTF-8 text file ({e})") from e
     return sentences
@@ -441,6 +441,12 @@ def build_kenlm_tools(cache: Path = CACHE, jobs: int | None = None) -> tuple[Pat
     return cache / "bin" / "lmplz", cache / "bin" / "build_binary"
 
 
+def char_tokens(sentence: str) -> str:
+    """A sentence as a character LM sees it: every character but spaces a token (``北京`` →
+    ``北 京``), for languages written without spaces."""
+    return " ".join(c for c in sentence if not c.isspace())
+
+
 def build_lm(
     sentences: Sequence[str],
     out_dir: str | Path,
@@ -448,13 +454,20 @@ def build_lm(
     prune: Sequence[int] = (),
     sources: Sequence[str] = (),
     memory: str = "20%",
+    units: str = "word",
 ) -> Path:
     """Build ``out_dir/{lm.arpa,lm.bin,vocab.txt,lm.json}`` from normalized ``sentences``.
 
     ``prune``: lmplz's count thresholds per order (e.g. ``(0, 0, 1)`` drops singleton
     trigrams). ``--discount_fallback`` is always passed, so tiny corpora work (KenLM
-    otherwise refuses when it cannot estimate Kneser-Ney discounts).
+    otherwise refuses when it cannot estimate Kneser-Ney discounts). ``units``: ``word``, or
+    ``char`` for a character n-gram (:func:`char_tokens`; the beam search then scores each
+    character of a language written without spaces as a word); ``lm.json`` records it.
     """
+    if units not in ("word", "char"):
+        raise LMError(f"units {units!r}: word or char")
+    if units == "char":
+        sentences = [char_tokens(s) for s in sentences]
     if order < 2:
         raise LMError(f"order {order}: lmplz needs an order of at least 2")
     if len(prune) > order or any(p < 0 for p in prune) or list(prune) != sorted(prune):
@@ -480,6 +493,7 @@ def build_lm(
             "order": order,
             "prune": list(prune),
             "sources": list(sources),
+            "units": units,
             "sentences": len(sentences),
             "words": sum(len(s.split()) for s in sentences),
             "ngrams": counts,

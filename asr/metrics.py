@@ -30,8 +30,16 @@ class Scores:
     insertions: int
     words: int
     utterances: int
+    spaces: bool = True  # False: a language written without spaces (asr.text), scored by CER
+
+    @property
+    def headline(self) -> float:
+        """The rate a language is measured by: WER, or CER where words are not spaced."""
+        return self.wer if self.spaces else self.cer
 
     def summary(self) -> str:
+        if not self.spaces:
+            return f"CER {100 * self.cer:.2f}% (written without spaces) over {self.utterances} utterances"
         return (
             f"WER {100 * self.wer:.2f}% [ {self.substitutions + self.deletions + self.insertions} / "
             f"{self.words}, {self.insertions} ins, {self.deletions} del, {self.substitutions} sub ] "
@@ -44,13 +52,16 @@ def _nonempty(texts: Sequence[str]) -> list[str]:
     return [t if t.strip() else " " for t in texts]
 
 
-def score(refs: Sequence[str], hyps: Sequence[str]) -> Scores:
-    """Corpus-level WER and CER of ``hyps`` against ``refs`` (already normalized)."""
+def score(refs: Sequence[str], hyps: Sequence[str], spaces: bool = True) -> Scores:
+    """Corpus-level WER and CER of ``hyps`` against ``refs`` (already normalized); without
+    ``spaces`` (Mandarin, Japanese, Thai) CER is computed with every space removed."""
     if len(refs) != len(hyps):
         raise ValueError(f"{len(refs)} references but {len(hyps)} hypotheses")
     if not refs:
         raise ValueError("nothing to score")
     words = jiwer.process_words(_nonempty(refs), _nonempty(hyps))
+    if not spaces:
+        refs, hyps = ["".join(t.split()) for t in refs], ["".join(t.split()) for t in hyps]
     chars = jiwer.process_characters(_nonempty(refs), _nonempty(hyps))
     return Scores(
         wer=words.wer,
@@ -60,6 +71,7 @@ def score(refs: Sequence[str], hyps: Sequence[str]) -> Scores:
         insertions=words.insertions,
         words=words.hits + words.substitutions + words.deletions,
         utterances=len(refs),
+        spaces=spaces,
     )
 
 
@@ -90,12 +102,14 @@ def write_results(
     refs: Sequence[str],
     hyps: Sequence[str],
     raw_refs: Sequence[str] | None = None,
+    spaces: bool = True,
 ) -> Scores:
     """Write ``recogs-``, ``errs-`` and ``wer-`` files for one set; returns its scores.
-    ``raw_refs``: the references before normalization, shown in ``recogs-`` where they differ."""
+    ``raw_refs``: the references before normalization, shown in ``recogs-`` where they differ;
+    ``spaces``: see :func:`score`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    scores = score(refs, hyps)
+    scores = score(refs, hyps, spaces)
     order = sorted(range(len(ids)), key=ids.__getitem__)
     counts: Counter[tuple[str, str]] = Counter()
     recogs_path, errs_path = out_dir / f"recogs-{name}.txt", out_dir / f"errs-{name}.txt"

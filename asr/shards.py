@@ -1,4 +1,5 @@
-"""WebDataset tar shards of a manifest, and training from them.
+"""WebDataset tar shards of a manifest, training from them, and :func:`training_dataset`: the
+dataset of a training manifest argument (JSONL manifests joined by commas, or a shard directory).
 
 ``asr shards train.jsonl --out DIR --shard-mb 256`` writes ``DIR/shard-000000.tar``, ...
 in WebDataset's layout (per utterance ``<key>.<ext>``, the original audio bytes, and
@@ -22,20 +23,25 @@ already trained without reading them (:class:`asr.data.DistributedBatchSampler`)
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 import random
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from asr.audio import AudioError, decode_audio
+from asr.audio import SAMPLE_RATE, AudioError, decode_audio
 from asr.config import ConfigError
-from asr.data import AudioDataset, DurationBatching, ManifestError, Utterance, bucket, read_manifest
+from asr.data import AudioDataset, DurationBatching, ManifestError, Utterance, bucket, read_manifest, total_hours
 from asr.files import write_text
+from asr.text import Vocabulary, normalize
 
+log = logging.getLogger("asr.data")
 INDEX = "index.jsonl"
 PATTERN = "shard-%06d.tar"
 
@@ -52,7 +58,9 @@ class ShardedUtterance:
 
 def write_shards(manifest: str | Path, out_dir: str | Path, shard_mb: float = 256.0) -> Path:
     """Pack ``manifest``'s audio and transcripts into tar shards of about ``shard_mb``
-    megabytes under ``out_dir``; returns the path of ``index.jsonl`` (written last)."""
+    megabytes under ``out_dir``; returns the path of ``index.jsonl`` (written last). Each
+    utterance keeps its text as the manifest wrote it (``raw_text``), so a reader normalizes
+    it in its own language (:func:`read_shard_index`)."""
     import webdataset as wds
 
     utts = read_manifest(manifest)
@@ -67,7 +75,7 @@ def write_shards(manifest: str | Path, out_dir: str | Path, shard_mb: float = 25
                 data = u.audio.read_bytes()
             except OSError as e:
                 raise AudioError(f"{u.audio}: cannot read ({e.strerror}), listed in {manifest}") from None
-            meta = {"id": u.id, "duration": u.duration, "text": u.text}
+            meta = {"id": u.id, "duration": u.duration, "text": u.text, "raw_text": u.raw_text or u.text}
             sink.write({"__key__": f"{i:09d}", u.audio.suffix.lstrip(".").lower() or "wav": data, "json": meta})
     rows = []
     for shard in sorted(out_dir.glob("shard-*.tar")):
@@ -87,8 +95,9 @@ def is_shard_index(path: str | Path) -> bool:
     return path.is_dir() or path.name == INDEX
 
 
-def read_shard_index(path: str | Path) -> list[ShardedUtterance]:
-    """The utterances of a shard directory (or its ``index.jsonl``), in shard order."""
+def read_shard_index(path: str | Path, language: str = "en") -> list[ShardedUtterance]:
+    """The utterances of a shard directory (or its ``index.jsonl``), in shard order, their
+    texts normalized in ``language`` (from ``raw_text``; an older index has ``text`` only)."""
     path = Path(path)
     index = path / INDEX if path.is_dir() else path
     if not index.is_file():
@@ -98,7 +107,8 @@ def read_shard_index(path: str | Path) -> list[ShardedUtterance]:
         for lineno, line in enumerate(f, 1):
             try:
                 r = json.loads(line)
-                utt = Utterance(r["id"], index.parent / r["audio"], float(r["duration"]), r["text"])
+                raw = str(r.get("raw_text") or r["text"])
+                utt = Utterance(r["id"], index.parent / r["audio"], float(r["duration"]), normalize(raw, language), raw)
                 out.append(ShardedUtterance(utt, int(r["offset"]), int(r["size"]), r["format"]))
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
                 raise ManifestError(f"{index}:{lineno}: not a shard index row ({e})") from None
@@ -195,3 +205,47 @@ class ShardBatchSampler(DurationBatching):
                 rng.shuffle(chunk)
             batches += chunk
         return batches
+
+
+def manifest_sources(manifest: str) -> list[str]:
+    """The parts of a training ``manifest`` argument: the JSONL manifests it lists separated
+    by commas, or a shard directory written by ``asr shards`` (one part)."""
+    return [manifest] if is_shard_index(manifest) else [m for m in manifest.split(",") if m]
+
+
+def training_dataset(
+    manifest: str,
+    vocab: Vocabulary,
+    sample_rate: int = SAMPLE_RATE,
+    read: Callable[[str], list[Utterance]] = read_manifest,
+    weights: Sequence[float] | None = None,
+    max_duration: float = math.inf,
+    transform: Callable[[torch.Tensor, torch.Generator | None], torch.Tensor] | None = None,
+    language: str = "en",
+) -> tuple[AudioDataset, list[float]]:
+    """The dataset of a training or dev ``manifest`` (see :func:`manifest_sources`) and each
+    utterance's weight: its part's entry of ``weights`` (one per part; None: all 1).
+
+    ``read`` reads one JSONL manifest (e.g. checking every line first); utterances longer
+    than ``max_duration`` seconds are dropped; ``transform`` augments waveforms. A shard
+    directory gives a :class:`ShardDataset` (texts normalized in ``language``), whose batch
+    plan reads shard by shard.
+    """
+    sources = manifest_sources(manifest)
+    weights = [1.0] * len(sources) if weights is None else list(weights)
+    if len(weights) != len(sources):
+        raise ValueError(f"{manifest}: {len(weights)} weights for {len(sources)} manifests")
+    if is_shard_index(manifest):
+        dataset: AudioDataset = ShardDataset(read_shard_index(manifest, language), vocab, sample_rate, transform)
+        parts = [dataset.utts]
+    else:
+        parts = [read(m) for m in sources]
+        dataset = AudioDataset([u for part in parts for u in part], vocab, sample_rate, transform)
+    for source, part, weight in zip(sources, parts, weights, strict=True):
+        log.info("%s: %d utterances, %.2f hours, weight %g", source, len(part), total_hours(part), weight)
+    each = [w for part, w in zip(parts, weights, strict=True) for _ in part]
+    keep = [i for i, u in enumerate(dataset.utts) if u.duration <= max_duration]
+    if len(keep) < len(dataset):
+        log.info("dropped %d utterances longer than %.1f s from %s", len(dataset) - len(keep), max_duration, manifest)
+        dataset, each = dataset.subset(keep), [each[i] for i in keep]
+    return dataset, each

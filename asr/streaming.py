@@ -26,6 +26,7 @@ import torch
 from asr.checkpoint import LoadedModel
 from asr.config import SegmentConfig, StreamConfig
 from asr.decoding import BeamSearchDecoder, DecoderStream, Word, collapse, greedy_hypothesis
+from asr.text import language
 from asr.vad import FRAME_SECONDS, make_detector
 
 
@@ -148,7 +149,9 @@ class StreamingRecognizer:
         else:
             words = greedy_hypothesis(self._all(), self.loaded.vocab, self.spf).words
         words = tuple(Word(w.word, w.start + start, w.end + start, w.confidence) for w in words)
-        result = StreamResult(" ".join(w.word for w in words), words, start, end)
+        result = StreamResult(
+            language(self.loaded.config.text.language).separator.join(w.word for w in words), words, start, end
+        )
         self.reset()
         return result
 

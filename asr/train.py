@@ -50,7 +50,7 @@ from asr.checkpoint import (
     save_training_checkpoint,
     set_rng_state,
 )
-from asr.config import AugmentConfig, ConfigError, ExperimentConfig, TrainConfig
+from asr.config import AugmentConfig, ConfigError, ExperimentConfig, ModelConfig, TrainConfig, from_dict
 from asr.data import (
     Batch,
     DistributedBatchSampler,
@@ -59,14 +59,15 @@ from asr.data import (
     bad_lines_report,
     check_manifest,
     collate,
-    manifest_sources,
     read_manifest,
-    training_dataset,
 )
 from asr.decoding import greedy_decode
 from asr.features import spec_augment
 from asr.metrics import Scores, score
 from asr.monitor import TrainingMonitor
+from asr.shards import is_shard_index, manifest_sources, read_shard_index, training_dataset
+from asr.text import language
+from asr.units import build_units, vocabulary_of
 
 log = logging.getLogger("asr.train")
 
@@ -144,6 +145,7 @@ def make_loader(manifest: str, loaded: LoadedModel, cfg: TrainConfig, train: boo
         weights=mix,
         max_duration=cfg.max_duration if train else math.inf,
         transform=augment if augment and augment.active else None,
+        language=loaded.config.text.language,
     )
     uniform = set(weights) == {1.0}
     plan = dataset.batch_plan(cfg.batch_seconds, train, cfg.seed, None if uniform else weights, cfg.shuffle_buffer)
@@ -173,7 +175,7 @@ def mix_weights(text: str, parts: int) -> list[float]:
 def _checked_manifest(manifest: str, loaded: LoadedModel, cfg: TrainConfig) -> list[Utterance]:
     """The good utterances of ``manifest``; a :class:`ManifestError` listing the bad lines
     unless ``cfg.skip_bad_lines``, which logs how many were skipped."""
-    utts, bad = check_manifest(manifest, loaded.vocab)
+    utts, bad = check_manifest(manifest, loaded.vocab, language=loaded.config.text.language)
     if bad and not (cfg.skip_bad_lines and utts):
         hint = "\n(--train.skip_bad_lines true trains on the rest)" if utts else ""
         raise ManifestError(bad_lines_report(manifest, bad, len(utts)) + hint)
@@ -396,7 +398,9 @@ class Trainer:
     def resume(self, path: Path) -> None:
         """Continue from checkpoint ``path`` (model, optimizer, scaler, progress, random states)."""
         state = read_checkpoint(path)
-        if state["config"]["model"] != dataclasses.asdict(self.cfg.model):
+        same_model = from_dict(ModelConfig, state["config"]["model"]) == self.cfg.model  # older ones lack new fields
+        stored = (state["config"].get("vocabulary"), state["config"].get("sentencepiece", ""))
+        if not same_model or stored != (self.cfg.vocabulary, self.cfg.sentencepiece):
             raise CheckpointError(f"{path}: was trained with a different model config; use another out_dir")
         self.loaded.model.load_state_dict(state["model"])
         self.loaded.features.load_state_dict(state["features"])
@@ -455,6 +459,7 @@ def validate(
     """Greedy WER/CER of ``model`` pooled over ``loaders`` (one per dev set) and per set
     (gathered over ranks)."""
     model.eval()
+    spaces = language(loaded.config.text.language).spaces
     all_refs, all_hyps, per_set = [], [], {}
     for name, loader in loaders.items():
         refs, hyps = [], []
@@ -470,10 +475,10 @@ def validate(
             dist.all_gather_object(gathered, (refs, hyps))
             refs = [r for rs, _ in gathered for r in rs]
             hyps = [h for _, hs in gathered for h in hs]
-        per_set[name] = score(refs, hyps)
+        per_set[name] = score(refs, hyps, spaces)
         all_refs += refs
         all_hyps += hyps
-    return score(all_refs, all_hyps), per_set
+    return score(all_refs, all_hyps, spaces), per_set
 
 
 def dev_sets(manifests: str) -> dict[str, str]:
@@ -496,6 +501,34 @@ def _setup_logging(out_dir: Path, rank: int) -> None:
     )
 
 
+def with_units(cfg: ExperimentConfig, last: Path) -> ExperimentConfig:
+    """``cfg`` with the units its ``text.units`` asks for (:func:`asr.units.build_units`): as
+    given, or built from the training manifests' text normalized in ``text.language`` (on
+    rank 0, then sent to the others); a run resumed from ``last`` keeps the ones it began with."""
+    if cfg.text.units == "vocabulary":
+        return cfg
+    if last.exists():
+        stored = read_checkpoint(last)["config"]
+        units = [stored["vocabulary"], stored.get("sentencepiece", "")]
+    elif _rank()[0] == 0:
+        lang, texts = cfg.text.language, []
+        for m in manifest_sources(cfg.train.train_manifest):
+            utts = [s.utt for s in read_shard_index(m, lang)] if is_shard_index(m) else read_manifest(m, lang)
+            texts += [u.text for u in utts]
+        try:
+            units = list(build_units(cfg.text.units, texts, lang))
+        except ValueError as e:
+            raise ConfigError(f"text.units {cfg.text.units}: {e}") from None
+    else:
+        units = [None, None]
+    if dist.is_initialized():
+        dist.broadcast_object_list(units, src=0)
+    vocabulary, sentencepiece = units
+    size = len(vocabulary_of(vocabulary, sentencepiece))
+    log.info("units %s: %d symbols and the blank%s", cfg.text.units, size - 1, f": {vocabulary}" if vocabulary else "")
+    return dataclasses.replace(cfg, vocabulary=vocabulary, sentencepiece=sentencepiece)
+
+
 def train(cfg: ExperimentConfig) -> Path:
     """Train (or resume) the model described by ``cfg``; returns the path of ``best.pt``."""
     tc = cfg.train
@@ -514,8 +547,9 @@ def train(cfg: ExperimentConfig) -> Path:
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
     torch.manual_seed(tc.seed)  # the same initial model on every rank
-    loaded = build(cfg)
     last = out_dir / "last.pt"
+    cfg = with_units(cfg, last)
+    loaded = build(cfg)
     have_stats = False  # global CMVN statistics come with the init_from weights
     if tc.init_from and not last.exists():  # fine-tuning starts here; a resumed run has its own weights
         have_stats = init_weights(loaded, tc.init_from)

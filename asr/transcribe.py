@@ -41,6 +41,7 @@ from asr.data import (
 from asr.decoding import BeamSearchDecoder, Hypothesis, Word, greedy_decode, greedy_hypothesis
 from asr.files import atomic_path
 from asr.segment import Segment, Segmenter
+from asr.text import language
 from asr.vad import EnergyDetector, FrameDetector, SileroDetector, load_silero, make_detector
 
 ARRAY_BLOCK = 30 * SAMPLE_RATE  # arrays are segmented in blocks of this many samples
@@ -202,7 +203,8 @@ class Transcriber:
         words = tuple(w for r in results for w in r.words)
         # the pad the detector chose (segment.pad -1), so the settings reproduce the run
         settings = {**self.settings, "segment": {**self.settings["segment"], "pad": segmenter.pad_seconds}}
-        return Transcript(" ".join(w.word for w in words), words, tuple(results), duration, settings)
+        sep = language(self.loaded.config.text.language).separator
+        return Transcript(sep.join(w.word for w in words), words, tuple(results), duration, settings)
 
     def transcribe_segments(self, segments: Iterable[Segment]) -> Iterator[SegmentResult]:
         """Decode segments in batches of ``batch_size``; words shifted to absolute times and
@@ -224,14 +226,14 @@ class Transcriber:
                 nbest = [greedy_hypothesis(post, self.loaded.vocab, spf)]
             else:
                 nbest = self.decoder.decode(post)
-            yield _segment_result(seg, nbest)
+            yield _segment_result(seg, nbest, language(self.loaded.config.text.language).separator)
 
 
-def _segment_result(seg: Segment, nbest: list[Hypothesis]) -> SegmentResult:
+def _segment_result(seg: Segment, nbest: list[Hypothesis], sep: str = " ") -> SegmentResult:
     shifted = (dataclasses.replace(w, start=w.start + seg.start, end=w.end + seg.start) for w in nbest[0].words)
     words = tuple(w for w in shifted if seg.owns(w.start, w.end))
     alternatives = tuple((h.text, h.score) for h in nbest) if len(nbest) > 1 else ()
-    return SegmentResult(seg.start, seg.end, " ".join(w.word for w in words), words, alternatives)
+    return SegmentResult(seg.start, seg.end, sep.join(w.word for w in words), words, alternatives)
 
 
 def _array_blocks(audio: np.ndarray, rate: int, target: int) -> Iterator[np.ndarray]:
@@ -289,9 +291,13 @@ def load_model(
         language_model = open_lm(lm) if lm is not None else None
         if extra_text:
             d = decoding or DecodingConfig()
-            language_model = with_extra_text(language_model, extra_text, d.extra_weight, d.extra_order)
+            language_model = with_extra_text(
+                language_model, extra_text, d.extra_weight, d.extra_order, loaded.config.text.language
+            )
         spf = loaded.config.seconds_per_frame
-        decoder = BeamSearchDecoder(loaded.vocab, decoding, language_model, hotwords, spf, calibration)
+        decoder = BeamSearchDecoder(
+            loaded.vocab, decoding, language_model, hotwords, spf, calibration, loaded.config.text.language
+        )
     settings = {"model": str(path), "device": device, "int8": int8}
     return Transcriber(loaded, decoder, segment, batch_size, settings)
 
@@ -332,7 +338,7 @@ def manifest_posteriors(
 ) -> tuple[list[Utterance], list[np.ndarray], list[str]]:
     """The good utterances of ``manifest``, their ``log_probs (T_i, V)`` (float32), in order,
     and its bad lines as ``file:line: problem`` (:func:`asr.data.check_manifest`)."""
-    utts, bad = check_manifest(manifest, loaded.vocab)
+    utts, bad = check_manifest(manifest, loaded.vocab, language=loaded.config.text.language)
     return utts, utterance_posteriors(loaded, utts, batch_seconds, num_workers), bad
 
 

@@ -40,8 +40,8 @@ from asr.data import (
     check_manifest,
     collate,
     read_manifest,
-    training_dataset,
 )
+from asr.shards import training_dataset
 from asr.text import Vocabulary
 
 __all__ = ["SAMPLE_RATE", "Batch", "TrainData", "TrainStream", "eval_loader", "relative_lengths"]
@@ -67,7 +67,7 @@ class TrainData:
         return cls(tuple(manifests), tuple(weights), t.batch_seconds, t.max_duration, t.seed, t.sortagrad, cfg.augment)
 
     def sample_weights(self) -> list[float] | None:
-        """Per-manifest weights for :func:`asr.data.training_dataset` (None: all 1)."""
+        """Per-manifest weights for :func:`asr.shards.training_dataset` (None: all 1)."""
         if not self.weights:
             return None
         if len(self.weights) != len(self.manifests):

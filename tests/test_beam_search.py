@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+from collections.abc import Callable, Hashable
 from pathlib import Path
 
 import numpy as np
@@ -193,18 +194,26 @@ class BigramLM:
 TINY = Vocabulary(" ab")  # blank, space, a, b
 
 
-def exhaustive_best(x: np.ndarray, lm: BigramLM | None, alpha: float, beta: float) -> tuple[str, float]:
-    """Best normalized transcript by brute force: sum every alignment's probability per
-    text (CTC collapse, then spaces trimmed and merged), then add the LM and word bonus."""
-    totals: dict[str, float] = {}
-    for path in itertools.product(range(len(TINY)), repeat=len(x)):
+def exhaustive(
+    x: np.ndarray,
+    vocab: Vocabulary,
+    read: Callable[[tuple[int, ...]], tuple[Hashable, str, list[str]]],
+    lm: BigramLM | None,
+    alpha: float,
+    beta: float,
+) -> tuple[str, float]:
+    """Best transcript by brute force: every alignment's probability summed per key that
+    ``read`` gives a collapsed token sequence (with its text and LM words), then the LM and
+    word bonus added."""
+    totals: dict[Hashable, tuple[float, str, list[str]]] = {}
+    for path in itertools.product(range(len(vocab)), repeat=len(x)):
         logp = float(sum(x[t, k] for t, k in enumerate(path)))
-        collapsed = [k for i, k in enumerate(path) if (i == 0 or k != path[i - 1]) and k != TINY.blank]
-        text = " ".join(TINY.decode(collapsed).split())
-        totals[text] = np.logaddexp(totals.get(text, -np.inf), logp)
+        key, text, words = read(
+            tuple(k for i, k in enumerate(path) if (i == 0 or k != path[i - 1]) and k != vocab.blank)
+        )
+        totals[key] = (np.logaddexp(totals[key][0], logp) if key in totals else logp, text, words)
     best, best_score = "", -math.inf
-    for text, logp in totals.items():
-        words = text.split()
+    for logp, text, words in totals.values():
         score = logp + beta * len(words)
         if lm is not None:
             state = lm.begin()
@@ -215,6 +224,16 @@ def exhaustive_best(x: np.ndarray, lm: BigramLM | None, alpha: float, beta: floa
         if score > best_score:
             best, best_score = text, score
     return best, best_score
+
+
+def exhaustive_best(x: np.ndarray, lm: BigramLM | None, alpha: float, beta: float) -> tuple[str, float]:
+    """For :data:`TINY`: texts alike after CTC collapse and trimmed, merged spaces are one."""
+
+    def read(tokens: tuple[int, ...]) -> tuple[str, str, list[str]]:
+        text = " ".join(TINY.decode(list(tokens)).split())
+        return text, text, text.split()
+
+    return exhaustive(x, TINY, read, lm, alpha, beta)
 
 
 @settings(max_examples=40, deadline=None)
@@ -268,3 +287,68 @@ def test_python_arpa_backend_decodes_as_kenlm() -> None:
     assert arpa.lexicon_mode == "lm"  # it lists its words, as KenLM does
     for got in (arpa.decode_batch(utts), arpa.decode_batch(utts, workers=2)):  # it pickles
         assert [(h[0].text, round(h[0].score, 4)) for h in got] == [(h[0].text, round(h[0].score, 4)) for h in kenlm]
+
+
+PIECES = Vocabulary(["\u2581a", "\u2581b", "b"])  # blank, "▁a", "▁b", "b": SentencePiece-style units, no space
+
+
+def exhaustive_best_pieces(x: np.ndarray, lm: BigramLM | None, alpha: float, beta: float) -> tuple[str, float]:
+    """For :data:`PIECES`: one key per piece sequence (two may read alike: ``▁b`` and ``b`` at
+    the start), its text the pieces joined, each ``▁`` a space (``▁a b ▁b`` reads "ab b")."""
+
+    def read(tokens: tuple[int, ...]) -> tuple[tuple[int, ...], str, list[str]]:
+        text = " ".join(PIECES.decode(list(tokens)).replace("\u2581", " ").split())
+        return tokens, text, text.split()
+
+    return exhaustive(x, PIECES, read, lm, alpha, beta)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), length=st.integers(1, 6), with_lm=st.booleans())
+def test_exact_beam_over_pieces_equals_exhaustive_search(seed: int, length: int, with_lm: bool) -> None:
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((length, len(PIECES))) * 2.0
+    x = (logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)).astype(np.float32)
+    lm = (
+        BigramLM({("<s>", "ab"): -0.4, ("ab", "b"): -0.2, ("b", "</s>"): -0.1, ("a", "</s>"): -0.3})
+        if with_lm
+        else None
+    )
+    alpha, beta = (0.7, 0.3) if with_lm else (0.0, 0.0)
+    decoder = BeamSearchDecoder(PIECES, dataclasses.replace(EXACT, alpha=alpha, beta=beta), lm=lm)
+    got = decoder.decode(x)[0]
+    want_text, want_score = exhaustive_best_pieces(x, lm, alpha, beta)
+    assert got.score == pytest.approx(want_score, abs=1e-3)
+    if got.text != want_text:  # only a tie may pick another text
+        assert want_score == pytest.approx(got.score, abs=1e-3)
+    assert [w.word for w in got.words] == got.text.split()  # words split where a ▁ piece starts
+
+
+UNSPACED = Vocabulary("ab")  # blank, a, b: a language written without spaces, each character a word
+
+
+def exhaustive_best_unspaced(x: np.ndarray, lm: BigramLM | None, alpha: float, beta: float) -> tuple[str, float]:
+    """For :data:`UNSPACED`: the text has no spaces and each of its characters is a word."""
+
+    def read(tokens: tuple[int, ...]) -> tuple[str, str, list[str]]:
+        text = UNSPACED.decode(list(tokens))
+        return text, text, list(text)
+
+    return exhaustive(x, UNSPACED, read, lm, alpha, beta)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), length=st.integers(1, 6), with_lm=st.booleans())
+def test_exact_beam_over_unspaced_characters_equals_exhaustive_search(seed: int, length: int, with_lm: bool) -> None:
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((length, len(UNSPACED))) * 2.0
+    x = (logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)).astype(np.float32)
+    lm = BigramLM({("<s>", "a"): -0.3, ("a", "b"): -0.2, ("b", "a"): -0.4, ("b", "</s>"): -0.1}) if with_lm else None
+    alpha, beta = (0.7, 0.3) if with_lm else (0.0, 0.0)
+    decoder = BeamSearchDecoder(UNSPACED, dataclasses.replace(EXACT, alpha=alpha, beta=beta), lm=lm)
+    got = decoder.decode(x)[0]
+    want_text, want_score = exhaustive_best_unspaced(x, lm, alpha, beta)
+    assert got.score == pytest.approx(want_score, abs=1e-3)
+    if got.text != want_text:
+        assert want_score == pytest.approx(got.score, abs=1e-3)
+    assert " " not in got.text and [w.word for w in got.words] == list(got.text)

@@ -140,6 +140,23 @@ def test_kokoro_share_draws_heldout_kokoro_voices_for_dev_and_test() -> None:
         synthesize.engine_shares(1.5)
 
 
+def test_kokoro_shares_change_only_the_kokoro_lines() -> None:
+    plain = synthesize.select_voices("train")
+    voices = plain + synthesize.kokoro_voices("train")
+
+    def draws(share: float) -> list[synthesize.Item]:
+        shares, pool = synthesize.engine_shares(share), voices if share else plain
+        return [synthesize.draw_item(i, "a b", pool, 0, f"u{i}", "x", shares=shares) for i in range(2000)]
+
+    none, tenth, quarter = draws(0.0), draws(0.1), draws(0.25)
+    kokoro = [{i for i, item in enumerate(d) if item.voice.engine == "kokoro"} for d in (tenth, quarter)]
+    assert 150 < len(kokoro[0]) < 250 and 420 < len(kokoro[1]) < 580
+    assert kokoro[0] <= kokoro[1]  # a smaller share's Kokoro lines are among a larger one's
+    for d, k in zip((tenth, quarter), kokoro, strict=True):  # every other line drawn as without Kokoro
+        assert all(d[i] == none[i] for i in range(len(d)) if i not in k)
+    assert all(tenth[i] == quarter[i] for i in kokoro[0])
+
+
 # --------------------------------------------------------------------------- speech
 
 

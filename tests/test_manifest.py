@@ -55,7 +55,17 @@ def test_check_manifest_reports_every_bad_line(tmp_path: Path) -> None:
         f"{manifest}:8: audio noise.wav: not an audio file (format not recognised); duration 0 s is not positive",
     ]
     _, bad = check_manifest(_write_lines(tmp_path / "n.jsonl", [_row("a")]), Vocabulary(" abcdefghijk"))
-    assert bad == [f"{tmp_path / 'n.jsonl'}:1: text: character 'l' not in vocabulary (text: 'hello world')"]
+    where = f"{tmp_path / 'n.jsonl'}:1"
+    assert bad == [
+        f"{where}: text 'hello world' holds characters the model's vocabulary cannot write: 'l', 'o', 'w', 'r'"
+    ]
+    # a German line read as German keeps its letters, and the English alphabet names them
+    german = _write_lines(tmp_path / "de.jsonl", [{**_row("a"), "text": "Die Straße über Köln"}])
+    _, bad = check_manifest(german, language="de")
+    assert bad == [f"{german}:1: text 'die straße über köln' holds characters the model's vocabulary cannot write: "
+                   "'ß', 'ü', 'ö'"]  # fmt: skip
+    utts, bad = check_manifest(german, Vocabulary(" abcdefghijklmnopqrstuvwxyzßäöü"), language="de")
+    assert bad == [] and utts[0].text == "die straße über köln"
 
 
 def test_raw_text_and_speaker_survive_a_round_trip(tmp_path: Path) -> None:

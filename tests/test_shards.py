@@ -9,8 +9,8 @@ import pytest
 
 from asr.audio import AudioError, load_audio
 from asr.config import ConfigError
-from asr.data import DistributedBatchSampler, ManifestError, read_manifest, training_dataset
-from asr.shards import ShardBatchSampler, ShardDataset, read_shard_index, write_shards
+from asr.data import DistributedBatchSampler, ManifestError, read_manifest
+from asr.shards import ShardBatchSampler, ShardDataset, read_shard_index, training_dataset, write_shards
 from asr.text import Vocabulary
 
 

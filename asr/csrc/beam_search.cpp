@@ -14,6 +14,12 @@
 //     outside the vocabulary (lexicon-free mode; the per-character part keeps misrecognized
 //     runs from merging into one long unknown "word")
 // The vocabulary trie exists with a lexicon, or lexicon-free with an LM that lists its words.
+//
+// Subword units (SentencePiece): `space` is then a virtual token, one past the vocabulary, and
+// `word_start` flags the pieces that begin a word (their text starts with U+2581). Emitting such
+// a piece walks the prefix trie through the virtual space first, so the previous word is
+// completed (and LM-scored) exactly as a space token completes it for character units; the
+// lexicon and hotwords are spelled in pieces, "characters" of the unknown-word charge are pieces.
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -101,7 +107,8 @@ class CtcBeamSearch {
                 float beam_threshold, float token_min_logp, int max_tokens_per_frame, float alpha,
                 float beta, py::object lm, std::vector<std::vector<int>> lexicon,
                 std::vector<float> unigram, bool allow_oov, float unk_offset, float unk_char_offset,
-                std::vector<std::vector<int>> hotwords, std::vector<float> hotword_weights)
+                std::vector<std::vector<int>> hotwords, std::vector<float> hotword_weights,
+                std::vector<bool> word_start)
       : vocab_size_(vocab_size),
         blank_(blank),
         space_(space),
@@ -115,9 +122,14 @@ class CtcBeamSearch {
         allow_oov_(allow_oov),
         unk_offset_(unk_offset),
         unk_char_offset_(unk_char_offset),
-        lm_(std::move(lm)) {
-    if (static_cast<int>(symbols_.size()) != vocab_size_) throw std::invalid_argument("symbols != vocab_size");
-    if (blank_ < 0 || blank_ >= vocab_size_ || space_ < 0 || space_ >= vocab_size_ || blank_ == space_)
+        lm_(std::move(lm)),
+        word_start_(std::move(word_start)) {
+    pieces_ = !word_start_.empty();
+    const int n_symbols = vocab_size_ + (pieces_ ? 1 : 0);  // pieces: the virtual space's symbol last
+    if (static_cast<int>(symbols_.size()) != n_symbols) throw std::invalid_argument("symbols != vocab_size");
+    if (pieces_ && (static_cast<int>(word_start_.size()) != vocab_size_ || space_ != vocab_size_))
+      throw std::invalid_argument("word_start needs one flag per token and the virtual space at vocab_size");
+    if (blank_ < 0 || blank_ >= vocab_size_ || space_ < 0 || space_ >= n_symbols || blank_ == space_)
       throw std::invalid_argument("blank and space must be distinct token ids inside the vocabulary");
     if (beam_size_ < 1) throw std::invalid_argument("beam_size must be at least 1");
     if (!lexicon.empty()) BuildLexicon(lexicon, unigram);
@@ -175,11 +187,11 @@ class CtcBeamSearch {
           } else if (c == last) {
             add(h.node, kNegInf, h.pnb + p);  // repeated token collapses
             if (h.pb != kNegInf) {
-              const int child = Extend(h.node, c);
+              const int child = ExtendToken(h.node, c);
               if (child >= 0) add(child, kNegInf, h.pb + p);
             }
           } else {
-            const int child = Extend(h.node, c);
+            const int child = ExtendToken(h.node, c);
             if (child >= 0) add(child, kNegInf, total + p);
           }
         }
@@ -261,6 +273,17 @@ class CtcBeamSearch {
     }
   }
 
+  // The node reached by emitting token `c` after `node`: a word-start piece goes through the
+  // virtual space first (not at the start of the text, nor right after a space).
+  int ExtendToken(int node, int c) {
+    if (pieces_ && word_start_[c]) {
+      const int last = prefixes_[node].token;
+      if (last != kNone && last != space_) node = Extend(node, space_);
+      if (node < 0) return node;
+    }
+    return Extend(node, c);
+  }
+
   // The child of `node` by token `c` (created on first use), or kForbidden.
   int Extend(int node, int c) {
     const int found = prefixes_[node].children.Find(c);
@@ -309,7 +332,15 @@ class CtcBeamSearch {
     std::string rev;
     for (int n = node; n > 0 && prefixes_[n].token != space_; n = prefixes_[n].parent)
       rev += std::string(symbols_[prefixes_[n].token].rbegin(), symbols_[prefixes_[n].token].rend());
-    return std::string(rev.rbegin(), rev.rend());
+    return Plain(std::string(rev.rbegin(), rev.rend()));
+  }
+
+  // Text without the word-start marks of pieces (U+2581, 3 bytes in UTF-8).
+  std::string Plain(std::string text) const {
+    if (!pieces_) return text;
+    static const std::string mark = "\xe2\x96\x81";
+    for (size_t at = text.find(mark); at != std::string::npos; at = text.find(mark, at)) text.erase(at, mark.size());
+    return text;
   }
 
   std::vector<int> Path(int node) const {
@@ -321,7 +352,7 @@ class CtcBeamSearch {
 
   std::string Text(int node) const {
     std::string text;
-    for (int n : Path(node)) text += symbols_[prefixes_[n].token];
+    for (int n : Path(node)) text += Plain(symbols_[prefixes_[n].token]);
     while (!text.empty() && text.back() == ' ') text.pop_back();
     return text;
   }
@@ -330,10 +361,15 @@ class CtcBeamSearch {
   // every frame fed: a word spans its characters' frames; its confidence is the geometric
   // mean over its characters of their best posterior.
   py::list Words(int node) const {
-    std::vector<int> tokens;
+    std::vector<int> tokens, emitted, index;  // the path; the tokens the model emitted; path -> emitted
     for (int n : Path(node)) tokens.push_back(prefixes_[n].token);
     while (!tokens.empty() && tokens.back() == space_) tokens.pop_back();
-    const std::vector<Span> spans = Align(tokens);
+    for (int t : tokens) {
+      const bool virtual_space = pieces_ && t == space_;
+      index.push_back(virtual_space ? kNone : static_cast<int>(emitted.size()));
+      if (!virtual_space) emitted.push_back(t);
+    }
+    const std::vector<Span> spans = Align(emitted);
     py::list words;
     std::string word;
     int start = 0, end = 0, chars = 0;
@@ -346,10 +382,11 @@ class CtcBeamSearch {
         chars = 0;
         continue;
       }
-      if (word.empty()) start = spans[i].start;
-      word += symbols_[tokens[i]];
-      end = spans[i].end;
-      logp += spans[i].logp;
+      const Span& span = spans[index[i]];
+      if (word.empty()) start = span.start;
+      word += Plain(symbols_[tokens[i]]);
+      end = span.end;
+      logp += span.logp;
       ++chars;
     }
     return words;
@@ -502,6 +539,8 @@ class CtcBeamSearch {
   bool allow_oov_;    // lexicon-free with a known vocabulary: unknown words cost unk_offset
   float unk_offset_, unk_char_offset_;
   py::object lm_;
+  std::vector<bool> word_start_;  // pieces: which tokens begin a word
+  bool pieces_ = false;
   std::vector<LexiconNode> lexicon_;
   std::vector<HotNode> hot_;
   std::vector<Prefix> prefixes_;
@@ -517,11 +556,12 @@ PYBIND11_MODULE(_beam, m) {
   py::class_<CtcBeamSearch>(m, "CtcBeamSearch")
       .def(py::init<int, int, int, std::vector<std::string>, int, float, float, int, float, float, py::object,
                     std::vector<std::vector<int>>, std::vector<float>, bool, float, float,
-                    std::vector<std::vector<int>>, std::vector<float>>(),
+                    std::vector<std::vector<int>>, std::vector<float>, std::vector<bool>>(),
            py::arg("vocab_size"), py::arg("blank"), py::arg("space"), py::arg("symbols"), py::arg("beam_size"),
            py::arg("beam_threshold"), py::arg("token_min_logp"), py::arg("max_tokens_per_frame"), py::arg("alpha"),
            py::arg("beta"), py::arg("lm"), py::arg("lexicon"), py::arg("unigram"), py::arg("allow_oov"),
-           py::arg("unk_offset"), py::arg("unk_char_offset"), py::arg("hotwords"), py::arg("hotword_weights"))
+           py::arg("unk_offset"), py::arg("unk_char_offset"), py::arg("hotwords"), py::arg("hotword_weights"),
+           py::arg("word_start") = std::vector<bool>{})
       .def("reset", &CtcBeamSearch::Reset)
       .def("feed", &CtcBeamSearch::Feed, py::arg("log_probs"))
       .def("best", &CtcBeamSearch::Best)

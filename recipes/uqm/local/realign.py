@@ -93,7 +93,11 @@ def line_scores(
             scores = []
             for text in (texts[i], texts[neighbour]):
                 try:
-                    scores.append(align_posteriors(post, targets_of(loaded.vocab, text), spf, blank).score)
+                    scores.append(
+                        align_posteriors(
+                            post, targets_of(loaded.vocab, text, language=loaded.config.text.language), spf, blank
+                        ).score
+                    )
                 except AlignError:
                     scores.append(-np.inf)
             own[i], other[i] = scores
