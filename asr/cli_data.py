@@ -81,9 +81,17 @@ def cmd_shards(args: argparse.Namespace) -> int:
 def cmd_manifest_check(args: argparse.Namespace) -> int:
     from asr.data import check_manifest, total_hours
 
+    vocab, language = None, args.language or "en"
+    if args.model:  # the units and language a trained model writes
+        from asr.checkpoint import read_checkpoint
+        from asr.config import ExperimentConfig, from_dict
+        from asr.units import vocabulary_of
+
+        cfg = from_dict(ExperimentConfig, read_checkpoint(args.model)["config"])
+        vocab, language = vocabulary_of(cfg.vocabulary, cfg.sentencepiece), args.language or cfg.text.language
     status = 0
     for manifest in args.manifests:
-        utts, bad = check_manifest(manifest, language=args.language)
+        utts, bad = check_manifest(manifest, vocab, language=language)
         print(f"{manifest}: {len(utts)} good lines ({total_hours(utts):.2f} h), {len(bad)} bad")
         status = max(status, report_bad_lines(manifest, bad, len(utts)))
     return status
@@ -165,8 +173,10 @@ def _language(code: str) -> str:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _add_language(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("--language", type=_language, default="en", help=f"language of the {what} (ISO 639; default en)")
+def _add_language(p: argparse.ArgumentParser, what: str, default: str | None = "en") -> None:
+    fallback = default or "en, or the model's"
+    p.add_argument("--language", type=_language, default=default, help=f"language of the {what} (ISO 639; "
+                   f"default {fallback})")  # fmt: skip
 
 
 def add_data_commands(sub: Any) -> None:
@@ -211,7 +221,9 @@ def add_data_commands(sub: Any) -> None:
         p.set_defaults(func=cmd_manifest, format=name)
     p = manifest_sub.add_parser("check", help="check every line (audio opens, duration, text); list the bad ones")
     p.add_argument("manifests", type=Path, nargs="+")
-    _add_language(p, "transcripts")
+    _add_language(p, "transcripts", default=None)
+    p.add_argument("--model", type=Path, help="check the text against this checkpoint's units (and language); "
+                   "without it English is checked against a-z, ' and space, other languages not at all")  # fmt: skip
     p.set_defaults(func=cmd_manifest_check)
     p = manifest_sub.add_parser("merge", help="one manifest from several (audio paths kept valid, ids unique)")
     p.add_argument("manifests", type=Path, nargs="+")

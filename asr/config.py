@@ -242,8 +242,8 @@ class DecodingConfig:
     alpha: float = field(default=0.5, metadata=_option("--alpha", help="LM weight (else from --tuned)"))
     beta: float = field(default=1.0, metadata=_option("--beta", help="word insertion bonus (else from --tuned)"))
     lexicon: str = field(default="auto", metadata=_option("--lexicon", help="auto, free, lm or a word list file"))
-    unk_offset: float = -10.0  # lexicon-free: added for each word outside the LM's vocabulary
-    unk_char_offset: float = -2.0  # and this for each of its characters
+    unk_offset: float = -10.0  # lexicon-free: alpha times this for each word outside the LM's vocabulary
+    unk_char_offset: float = -2.0  # and alpha times this for each of its characters
     n_best: int = field(default=1, metadata=_option("--n-best", help="alternatives kept (JSON output)"))
     hotword_weight: float = field(
         default=3.0, metadata=_option("--hotword-weight", help="weight of hotwords given without one")

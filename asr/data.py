@@ -113,15 +113,14 @@ def read_manifest(path: str | Path, language: str = "en") -> list[Utterance]:
     return utts
 
 
-def _line_problems(utt: Utterance, written: str, vocab: Vocabulary) -> list[str]:
+def _line_problems(utt: Utterance, written: str, vocab: Vocabulary | None) -> list[str]:
     """What is wrong with one parsed line (``written``: its ``audio`` as the manifest gives it)."""
     problems = []
     if not utt.text:
         problems.append(f"text {utt.raw_text!r} is empty after normalization")
-    else:
-        if unknown := vocab.unknown(utt.text):
-            chars = ", ".join(repr(c) for c in unknown)
-            problems.append(f"text {utt.text!r} holds characters the model's vocabulary cannot write: {chars}")
+    elif vocab is not None and (unknown := vocab.unknown(utt.text)):
+        chars = ", ".join(repr(c) for c in unknown)
+        problems.append(f"text {utt.text!r} holds characters the model's vocabulary cannot write: {chars}")
     if not utt.duration > 0:
         problems.append(f"duration {utt.duration:g} s is not positive")
     try:
@@ -142,13 +141,16 @@ def check_manifest(
 
     A line is bad when it is not a JSON object with the required keys, its id repeats an
     earlier line's, its text (normalized in ``language``) is empty or holds characters
-    ``vocab`` (default: :class:`~asr.text.Vocabulary`) cannot write (each one named), its
+    ``vocab`` cannot write (each one named; default: English's :class:`~asr.text.Vocabulary`
+    for English, no such check for other languages, whose units come from their text), its
     duration is not positive, its audio is missing or does not open as audio (header only,
     no decoding), or its duration differs
     from the audio's by more than :data:`DURATION_TOLERANCE`. ``workers`` threads open the
     audio headers. Raises :class:`ManifestError` for a missing or empty manifest.
     """
-    path, vocab = Path(path), Vocabulary() if vocab is None else vocab
+    path = Path(path)
+    if vocab is None and language == "en":
+        vocab = Vocabulary()
     parsed: list[tuple[int, Utterance]] = []
     bad: dict[int, str] = {}
     first_line: dict[str, int] = {}

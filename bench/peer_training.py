@@ -15,7 +15,7 @@ as ``asr train``):
   It runs in its own venv (``--nemo-python``), made so that the project's is never touched::
 
       python3 -m venv ../nemo-venv && ../nemo-venv/bin/pip install torch==2.14.1 torchaudio==2.11.0
-      ../nemo-venv/bin/pip install -c constraints.txt 'nemo_toolkit[asr]'
+      ../nemo-venv/bin/pip install -c constraints.txt 'nemo_toolkit[asr]' num2words sentencepiece
 
 The peers read the manifests through ``bench/peer_data.py``: asr's own sampler, so each
 sees the very batches ``asr train`` draws, with the same augmentation. The budget counts
@@ -67,7 +67,7 @@ from results import publish  # noqa: E402
 from asr.files import atomic_path  # noqa: E402
 from asr.text import Vocabulary  # noqa: E402
 
-SECTION = "## Peer toolkits trained at equal minutes (bench/peer_training.py)"
+SECTION = "## Peer toolkits trained at equal minutes: {minutes:g} min (bench/peer_training.py)"
 PEERS = ("asr", "speechbrain", "nemo")
 PARAM_TOLERANCE = 0.10  # peers within 10 % of asr's parameter count
 WARMUP_STEPS = 100  # the peers' warmup: asr's (bilstm.yaml); SpeechBrain's and NeMo's recipes use 7500-10000
@@ -361,6 +361,11 @@ def nemo_problem(python: Path) -> str | None:
     done = subprocess.run([str(python), "-c", probe], capture_output=True, text=True)
     if done.returncode != 0:
         return f"`import nemo.collections.asr` failed in {python}: " + (done.stderr.strip().splitlines() or ["?"])[-1]
+    # the worker imports asr itself (its data adapter): its requirements must be there too
+    probe = f"import sys; sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'bench')!r}]; import peer_data"
+    asr = subprocess.run([str(python), "-c", probe], capture_output=True, text=True)
+    if asr.returncode != 0:
+        return f"asr does not import in {python}: " + (asr.stderr.strip().splitlines() or ["?"])[-1]
     theirs = done.stdout.strip().splitlines()[-1].split("+")[0]
     if theirs != torch.__version__.split("+")[0]:
         return f"the NeMo venv has torch {theirs}, the project {torch.__version__}"
@@ -580,7 +585,8 @@ def main() -> None:
     header = ["peer", "parameters", "steps", "epochs", "audio-s/s",
               *(f"{t} {k}" for t in settings["tests"] for k in ("WER %", "CER %")), "wall min"]  # fmt: skip
     data = TrainData.from_config(settings["config"], settings["train"], settings["weights"])
-    publish(SECTION, caption(settings, results, skipped, data), header, rows, args.out)
+    section = SECTION.format(minutes=settings["minutes"])
+    publish(section, caption(settings, results, skipped, data), header, rows, args.out)
 
 
 if __name__ == "__main__":

@@ -59,13 +59,30 @@ def test_check_manifest_reports_every_bad_line(tmp_path: Path) -> None:
     assert bad == [
         f"{where}: text 'hello world' holds characters the model's vocabulary cannot write: 'l', 'o', 'w', 'r'"
     ]
-    # a German line read as German keeps its letters, and the English alphabet names them
+    # a German line read as German keeps its letters; without units to check against (they
+    # come from the German text) they pass; English units name them
     german = _write_lines(tmp_path / "de.jsonl", [{**_row("a"), "text": "Die Straße über Köln"}])
-    _, bad = check_manifest(german, language="de")
+    utts, bad = check_manifest(german, language="de")
+    assert bad == [] and utts[0].text == "die straße über köln"
+    _, bad = check_manifest(german, Vocabulary(), language="de")
     assert bad == [f"{german}:1: text 'die straße über köln' holds characters the model's vocabulary cannot write: "
                    "'ß', 'ü', 'ö'"]  # fmt: skip
     utts, bad = check_manifest(german, Vocabulary(" abcdefghijklmnopqrstuvwxyzßäöü"), language="de")
     assert bad == [] and utts[0].text == "die straße über köln"
+
+
+def test_manifest_check_against_a_models_units(tmp_path: Path, overfit_checkpoint: Path) -> None:
+    german = _write_lines(tmp_path / "de.jsonl", [_row("a"), {**_row("b"), "text": "Die Straße über Köln"}])
+    plain = asr_cli("manifest", "check", str(german), "--language", "de")
+    assert plain.returncode == 0 and "2 good lines" in plain.stdout
+    # the English model's units cannot write the German letters: named, exit 1
+    checked = asr_cli("manifest", "check", str(german), "--language", "de", "--model", str(overfit_checkpoint))
+    assert checked.returncode == 1, checked.stderr
+    assert f"{german}:2: text 'die straße über köln' holds characters the model's vocabulary cannot write: " \
+           "'ß', 'ü', 'ö'" in checked.stdout + checked.stderr  # fmt: skip
+    # read as the model's language (English), the letters fold to a-z: nothing to name
+    english = asr_cli("manifest", "check", str(german), "--model", str(overfit_checkpoint))
+    assert english.returncode == 0 and "2 good lines" in english.stdout, english.stdout + english.stderr
 
 
 def test_raw_text_and_speaker_survive_a_round_trip(tmp_path: Path) -> None:

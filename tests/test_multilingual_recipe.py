@@ -56,7 +56,7 @@ def make_tree(root: Path) -> Path:
     (fortunes / "refranes.dat").write_bytes(b"\0\0\0\2")
     sounds = root / "usr/share/asterisk/sounds/es_MX_f_Allison"
     sounds.mkdir(parents=True)
-    for name, clip in (("agent-pass", "utt0"), ("digits/1", "utt1")):
+    for name, clip in (("agent-pass", "utt0"), ("digits/1", "utt1"), ("digits/0", "utt0")):
         audio, rate = sf.read(ROOT / "data" / "fixtures" / f"{clip}.wav", dtype="float32")
         (sounds / name).parent.mkdir(parents=True, exist_ok=True)
         sf.write(sounds / f"{name}.wav", audio[:: rate // 8000], 8000)
@@ -64,6 +64,7 @@ def make_tree(root: Path) -> Path:
     doc.mkdir(parents=True)
     text = "; Core Asterisk Sounds in Spanish\n\nagent-pass: El gato come pan.\ndigits/1: uno\n"
     text += "beep: [tono simple]\nagent-gone: La niña mira el río.\n"
+    text += "agent-pass: El gato come pan.\ndigits/0: el pan\ndigits/0: el perro\n"  # twice; two transcripts
     (doc / "core-sounds-es.txt.gz").write_bytes(gzip.compress(text.encode()))
     return root
 
@@ -97,6 +98,7 @@ def test_prompts_skip_descriptions_missing_audio_and_unwritable_text(
     assert [(r["id"], r["text"]) for r in rows] == [("agent-pass", "El gato come pan.")]
     out = capsys.readouterr().out
     assert "no words (a sound description) 1" in out and "characters the training text never uses 2" in out
+    assert "one sound, two transcripts 2" in out  # digits/0: neither reference is trusted
 
 
 @needs_espeak

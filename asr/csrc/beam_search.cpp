@@ -10,7 +10,7 @@
 // Scores are natural logs. A hypothesis' score is
 //   ln P_ctc(prefix | frames) + alpha * ln P_lm(words) + beta * words + hotword bonus
 //   + alpha * (best unigram ln p of a word the partial word can still become)
-//   + (unk_offset + unk_char_offset * characters) for each word, the partial one included,
+//   + alpha * (unk_offset + unk_char_offset * characters) for each word, the partial one included,
 //     outside the vocabulary (lexicon-free mode; the per-character part keeps misrecognized
 //     runs from merging into one long unknown "word")
 // The vocabulary trie exists with a lexicon, or lexicon-free with an LM that lists its words.
@@ -196,6 +196,16 @@ class CtcBeamSearch {
           }
         }
       }
+      if (next.empty()) {
+        // Every extension this frame allows is out of the lexicon (the only likely tokens
+        // spell a word it lacks): keep each prefix as it is, through a blank or a repeat of
+        // its last token, instead of losing the utterance.
+        for (const Hyp& h : beam_) {
+          add(h.node, h.Total() + row[blank_], kNegInf);
+          const int last = prefixes_[h.node].token;
+          if (last != kNone && last < vocab_size_) add(h.node, kNegInf, h.pnb + row[last]);
+        }
+      }
       Prune(&next);
       beam_.swap(next);
     }
@@ -220,17 +230,30 @@ class CtcBeamSearch {
     };
     // "a b" and "a b " end at the same node once the last word is completed: add them up.
     std::vector<Final> finals;
+    auto add = [&finals](int node, float acoustic) {
+      auto same = std::find_if(finals.begin(), finals.end(), [node](const Final& f) { return f.node == node; });
+      if (same != finals.end())
+        same->acoustic = LogAdd(same->acoustic, acoustic);
+      else
+        finals.push_back({node, 0.f, acoustic});
+    };
     for (const Hyp& h : beam_) {
       int node = h.node;
-      if (prefixes_[node].token != space_ && prefixes_[node].token != kNone) {
+      if (!AtBoundary(node)) {
         node = Extend(node, space_);  // complete the last word
         if (node < 0) continue;  // not a lexicon word
       }
-      auto same = std::find_if(finals.begin(), finals.end(), [node](const Final& f) { return f.node == node; });
-      if (same != finals.end())
-        same->acoustic = LogAdd(same->acoustic, h.Total());
-      else
-        finals.push_back({node, 0.f, h.Total()});
+      add(node, h.Total());
+    }
+    if (finals.empty()) {
+      // Every hypothesis ends inside a word the lexicon cannot complete (the utterance ends
+      // in, or got stuck at, an out-of-vocabulary word): keep each one up to its last
+      // completed word rather than return nothing.
+      for (const Hyp& h : beam_) {
+        int node = h.node;
+        while (!AtBoundary(node)) node = prefixes_[node].parent;
+        add(node, h.Total());
+      }
     }
     for (Final& f : finals) {
       const Prefix& p = prefixes_[f.node];  // ends at a word boundary: hotwords settled
@@ -257,6 +280,7 @@ class CtcBeamSearch {
 
  private:
   float has_lm_() const { return lm_.is_none() ? 0.f : 1.f; }
+  bool AtBoundary(int node) const { return prefixes_[node].token == space_ || prefixes_[node].token == kNone; }
 
   void Candidates(const float* row, std::vector<int>* cands) const {
     cands->clear();
@@ -326,7 +350,8 @@ class CtcBeamSearch {
     return static_cast<int>(prefixes_.size()) - 1;
   }
 
-  float OovCost(int chars) const { return unk_offset_ + unk_char_offset_ * static_cast<float>(chars); }
+  // An LM-side charge, weighted by alpha like every LM score (alpha 0: the acoustics alone).
+  float OovCost(int chars) const { return alpha_ * (unk_offset_ + unk_char_offset_ * static_cast<float>(chars)); }
 
   std::string LastWord(int node) const {
     std::string rev;

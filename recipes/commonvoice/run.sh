@@ -105,11 +105,12 @@ if run_stage 5 "decode dev and test: greedy, beam search + LM"; then
             $asr decode --model "$exp/best.pt" --manifest "$data/$s.jsonl" --out-dir "$exp/decode" --name "$s"
         done
         $asr tune-lm --model "$exp/best.pt" --manifest "$data/dev.jsonl" --lm "$data/lm" --name dev \
-            --beam "$tune_beam" --trials "$tune_trials" --out-dir "$exp/decode" --decode-workers "$jobs"
+            --beam "$tune_beam" --trials "$tune_trials" --out-dir "$exp/decode" --decode-workers "$jobs" \
+            --lexicon "$lexicon"
         for s in dev test; do
             $asr decode --model "$exp/best.pt" --manifest "$data/$s.jsonl" --out-dir "$exp/decode" \
                 --name "$s-lm" --lm "$data/lm" --tuned "$exp/decode/tune-lm-dev.json" --beam "$beam" \
-                --decode-workers "$jobs"
+                --decode-workers "$jobs" --lexicon "$lexicon"
         done
     done
     exps=()

@@ -129,11 +129,11 @@ fi
 if run_stage 7 "decode $test_sets"; then
     exp="$data/exp/bilstm"
     $asr tune-lm --model "$exp/best.pt" --manifest "$data/dev.jsonl" --lm "$data/lm" --name dev \
-        --beam "$tune_beam" --trials "$tune_trials" --out-dir "$exp/decode" --decode-workers "$jobs"
+        --beam "$tune_beam" --trials "$tune_trials" --out-dir "$exp/decode" --decode-workers "$jobs" --lexicon "$lexicon"
     for s in $test_sets; do
         $asr decode --model "$exp/best.pt" --manifest "$data/$s.jsonl" --out-dir "$exp/decode" --name "$s-lm" \
             --greedy-name "$s" --lm "$data/lm" --tuned "$exp/decode/tune-lm-dev.json" --beam "$beam" \
-            --decode-workers "$jobs"
+            --decode-workers "$jobs" --lexicon "$lexicon"
     done
     # shellcheck disable=SC2086
     $python "$root/tools/wer_table.py" --title "multilingual recipe, $lang ($size)" --language "$lang" \

@@ -11,5 +11,6 @@ lm_order=4
 char_lm_order=6   # languages written without spaces: a character 6-gram
 tune_beam=50
 tune_trials=30
+lexicon=free       # words outside the LM allowed (at unk_offset): a release's sentences leave many test words out
 beam=200
 jobs=4                # decoding processes

@@ -13,3 +13,4 @@ tune_beam=4
 tune_trials=2
 beam=8
 jobs=1
+lexicon=free

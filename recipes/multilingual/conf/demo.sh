@@ -13,4 +13,5 @@ lm_order=3
 char_lm_order=5   # languages written without spaces: a character 5-gram
 beam=50
 tune_beam=20
+lexicon=free      # words outside the LM allowed (at unk_offset): with --lexicon lm, Spanish test 23.9 % vs 12.3 %
 tune_trials=12

@@ -15,3 +15,4 @@ char_lm_order=3
 beam=4
 tune_beam=4
 tune_trials=2
+lexicon=free

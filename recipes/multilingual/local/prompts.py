@@ -59,6 +59,19 @@ def main(argv: list[str] | None = None) -> int:
             skipped["audio missing or unreadable"] += 1
             continue
         utts.append(Utterance(name.replace("/", "-"), audio.resolve(), duration, text, raw))
+    # a sound listed twice with two transcripts (es: "digits/0: cero", "digits/0: diez") has no
+    # trustworthy reference: both go; the same transcript twice is one prompt
+    texts: dict[str, set[str]] = {}
+    for u in utts:
+        texts.setdefault(u.id, set()).add(u.text)
+    ambiguous = {uid for uid, seen in texts.items() if len(seen) > 1}
+    if ambiguous:
+        skipped["one sound, two transcripts"] += sum(u.id in ambiguous for u in utts)
+    unique: dict[str, Utterance] = {}
+    for u in utts:
+        if u.id not in ambiguous:
+            unique.setdefault(u.id, u)
+    utts = list(unique.values())
     if not utts:
         print(f"error: prompts: no usable prompt in {args.text}", file=sys.stderr)
         return 1
