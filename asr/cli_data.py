@@ -83,12 +83,10 @@ def cmd_manifest_check(args: argparse.Namespace) -> int:
 
     vocab, language = None, args.language or "en"
     if args.model:  # the units and language a trained model writes
-        from asr.checkpoint import read_checkpoint
-        from asr.config import ExperimentConfig, from_dict
-        from asr.units import vocabulary_of
+        from asr.checkpoint import load_model
 
-        cfg = from_dict(ExperimentConfig, read_checkpoint(args.model)["config"])
-        vocab, language = vocabulary_of(cfg.vocabulary, cfg.sentencepiece), args.language or cfg.text.language
+        loaded = load_model(args.model)
+        vocab, language = loaded.vocab, args.language or loaded.config.text.language
     status = 0
     for manifest in args.manifests:
         utts, bad = check_manifest(manifest, vocab, language=language)
