@@ -376,7 +376,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise CheckpointError(f"{args.model}: {e}") from None
 
-    run_server(Server(make, args.max_streams, args.max_message, args.workers, info), args.host, args.port)
+    run_server(Server(make, config.serve, info, loaded.config.features.sample_rate), args.host, args.port)
     return 0
 
 
@@ -458,11 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, required=True, help="unidirectional (streaming) checkpoint (.pt)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--max-streams", type=int, default=16, help="concurrent streams; more are refused (close 1013)")
-    p.add_argument("--max-message", type=int, default=64000, help="largest audio message in bytes (close 1009)")
-    p.add_argument("--workers", type=int, default=2, help="recognition threads")
     p.add_argument("--int8", action="store_true", help="dynamic int8 LSTMs and linear layers (CPU; ~3x faster)")
-    add_inference_arguments(p, ("decoding", "segment", "stream"))
+    add_inference_arguments(p, ("decoding", "segment", "stream", "serve"))
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("align", help="word times of a known transcript (CTC forced alignment) and a match score")

@@ -336,6 +336,52 @@ class StreamConfig:
 
 
 @dataclass(frozen=True)
+class ServeConfig:
+    """What ``asr serve`` lets a client make it hold (:mod:`asr.serve`). Sizes in bytes, times
+    in seconds; 0 turns a time limit off."""
+
+    max_streams: int = field(
+        default=16, metadata=_option("--max-streams", help="concurrent streams; more are refused (close 1013)")
+    )
+    max_message: int = field(
+        default=64000, metadata=_option("--max-message", help="largest audio message in bytes (close 1009)")
+    )
+    max_config: int = field(
+        default=262144, metadata=_option("--max-config", help="largest config message in bytes (close 1009)")
+    )
+    max_hotwords: int = field(default=200, metadata=_option(help="hotwords one config message may give"))
+    max_extra_text: int = field(default=2000, metadata=_option(help="extra_text sentences one config may give"))
+    workers: int = field(default=2, metadata=_option("--workers", help="recognition threads"))
+    config_timeout: float = field(
+        default=10.0, metadata=_option("--config-timeout", help="seconds from the upgrade to the first message")
+    )
+    idle_timeout: float = field(
+        default=30.0, metadata=_option("--idle-timeout", help="seconds without a message, or a client not reading")
+    )
+    heartbeat: float = field(
+        default=20.0, metadata=_option("--heartbeat", help="seconds between pings; a missed pong drops the peer")
+    )
+    max_backlog: float = field(
+        default=4.0, metadata=_option(help="seconds of audio a stream may queue before the server stops reading it")
+    )
+    max_wait: float = field(
+        default=0.5, metadata=_option(help="recognition queueing delay (s) past which new streams are refused")
+    )
+    drain_timeout: float = field(
+        default=10.0, metadata=_option("--drain-timeout", help="SIGTERM: seconds to deliver the open streams' finals")
+    )
+
+    def __post_init__(self) -> None:
+        if min(self.max_streams, self.max_message, self.max_config, self.workers) < 1:
+            raise ConfigError("serve.max_streams, max_message, max_config and workers must be at least 1")
+        if min(self.max_hotwords, self.max_extra_text) < 0:
+            raise ConfigError("serve.max_hotwords and max_extra_text must not be negative")
+        times = (self.config_timeout, self.idle_timeout, self.heartbeat, self.max_wait, self.drain_timeout)
+        if min(times) < 0 or self.max_backlog <= 0:
+            raise ConfigError("serve timeouts, heartbeat and max_wait must not be negative, max_backlog positive")
+
+
+@dataclass(frozen=True)
 class InferenceConfig:
     """The settings of ``asr decode``, ``tune-lm``, ``transcribe``, ``stream`` and ``serve``.
 
@@ -347,6 +393,7 @@ class InferenceConfig:
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     stream: StreamConfig = field(default_factory=StreamConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
 
 
 @dataclass(frozen=True)

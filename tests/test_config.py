@@ -75,7 +75,7 @@ COMMANDS = {
     "tune-lm": (["--model", "m.pt", "--manifest", "dev.jsonl"], ("decoding",)),
     "transcribe": (["--model", "m.pt", "a.wav"], ("decoding", "segment")),
     "stream": (["--model", "m.pt"], ("decoding", "segment", "stream")),
-    "serve": (["--model", "m.pt"], ("decoding", "segment", "stream")),
+    "serve": (["--model", "m.pt"], ("decoding", "segment", "stream", "serve")),
 }
 EXAMPLE = {int: "7", float: "0.375", str: "lm", bool: "true"}
 
@@ -118,4 +118,7 @@ def test_inference_settings_from_yaml_options_and_tuned(tmp_path: Path) -> None:
     assert (inference_config(args).decoding.alpha, inference_config(args).decoding.beta) == (0.2, 2.0)
     args = parser.parse_args(["--model", "m.pt", "a.wav", "--segment.max_seconds", "3"])
     with pytest.raises(ConfigError, match=r"segment\.max_seconds 3\.0 must exceed overlap \+ search"):
+        inference_config(args)
+    args = _subparsers()["serve"].parse_args(["--model", "m.pt", "--idle-timeout", "5", "--serve.max_backlog", "0"])
+    with pytest.raises(ConfigError, match=r"serve timeouts, heartbeat and max_wait must not be negative, max_backlog"):
         inference_config(args)
