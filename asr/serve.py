@@ -45,7 +45,7 @@ import json
 import logging
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -144,8 +144,9 @@ class Load:
             return fn(*args), started - submitted, time.monotonic() - started
 
         out, wait, took = await asyncio.get_running_loop().run_in_executor(self.pool, job)
-        self.waits.append((time.monotonic(), wait))
-        self._forget(time.monotonic())
+        now = time.monotonic()
+        self.waits.append((now, wait))
+        self._forget(now)
         self.compute += took
         return out
 
@@ -226,7 +227,7 @@ class Stream:
             if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                 if msg.type == WSMsgType.ERROR:  # aiohttp's reader refused a frame and closed (_Socket's reason)
                     code = getattr(msg.data, "code", WSCloseCode.ABNORMAL_CLOSURE)
-                    self.server.closes[code] = self.server.closes.get(code, 0) + 1
+                    self.server.closes[code] += 1
                 self.put(("gone",))
                 return
             item = self._parse(msg, first)
@@ -273,7 +274,7 @@ class Stream:
             raise _Gone from None
 
     async def close(self, code: int, reason: str) -> None:
-        self.server.closes[code] = self.server.closes.get(code, 0) + 1
+        self.server.closes[code] += 1
         async with asyncio.timeout(5):
             await self.ws.close(code=code, message=reason.encode()[:123].decode(errors="ignore").encode())
 
@@ -315,7 +316,7 @@ class Stream:
                 for result in finals:
                     await self.send(_final(result))
                 await self.send(json.dumps({"type": "partial", "text": partial}))
-            elif kind == "end" or (kind == "close" and self.heard and item[1] in FINAL_FIRST and self.recognizer):
+            elif kind == "end" or (kind == "close" and self.heard and item[1] in FINAL_FIRST):
                 await self.send(_final(await load.run(self.recognizer.finalize)))
                 self.heard = False
             if kind == "close":
@@ -342,7 +343,13 @@ class Server:
         self.load = Load(self.config.workers)
         self.streams: dict[Stream, asyncio.Task] = {}
         self.refused = {"streams": 0, "capacity": 0, "draining": 0}
-        self.closes: dict[int, int] = {}
+        self.closes: Counter[int] = Counter()
+        self.limit = max(self.config.max_message, self.config.max_config)  # the WebSocket reader's frame limit
+        self.reasons = {  # of the closes aiohttp's reader makes itself
+            WSCloseCode.MESSAGE_TOO_BIG: f"message over {self.limit} bytes",
+            WSCloseCode.INVALID_TEXT: "text message is not UTF-8",
+            WSCloseCode.PROTOCOL_ERROR: "WebSocket protocol error",
+        }
         self.peak_backlog = 0.0
         self.draining = False
 
@@ -398,14 +405,7 @@ class Server:
         return web.json_response(self.stats())
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
-        cfg = self.config
-        limit = max(cfg.max_message, cfg.max_config)
-        reasons = {
-            WSCloseCode.MESSAGE_TOO_BIG: f"message over {limit} bytes",
-            WSCloseCode.INVALID_TEXT: "text message is not UTF-8",
-            WSCloseCode.PROTOCOL_ERROR: "WebSocket protocol error",
-        }
-        ws = _Socket(reasons, max_msg_size=limit, heartbeat=cfg.heartbeat or None)
+        ws = _Socket(self.reasons, max_msg_size=self.limit, heartbeat=self.config.heartbeat or None)
         await ws.prepare(request)
         refusal = self._refusal()
         if refusal is not None:

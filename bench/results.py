@@ -18,12 +18,16 @@ def write_section(section: str, table: str, path: Path = RESULTS) -> None:
     path.write_text(text)
 
 
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """``rows`` under ``header`` as a Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
 def publish(section: str, caption: str, header: list[str], rows: list[list[str]], path: Path = RESULTS) -> None:
     """Print ``caption`` and a Markdown table of ``rows`` under ``header``, and write them as
     the ``section`` of ``path``."""
-    lines = [caption, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    table = "\n".join(lines)
+    table = f"{caption}\n\n{markdown_table(header, rows)}"
     print("\n" + table)
     write_section(section, table, path)
     print(f"\nwrote {path}")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import aiohttp
 import numpy as np
-from results import model_parser, write_section
+from results import markdown_table, model_parser, write_section
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -201,12 +201,11 @@ def main() -> None:
     )
     header = ["decoding", "clients", "served", "refused (1013)", "final latency p50 / p95", "RTF per stream",
               "peak backlog", "server peak RSS"]  # fmt: skip
-    lines = [caption, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in load_rows]
-    lines += ["", "Hostile clients (greedy server, its default limits):", "", "| client | what the server did | cost |",
-              "|---|---|---|"]  # fmt: skip
-    lines += ["| " + " | ".join(row) + " |" for row in hostile]
-    table = "\n".join(lines)
+    hostile_header = ["client", "what the server did", "cost"]
+    table = (
+        f"{caption}\n\n{markdown_table(header, load_rows)}\n\n"
+        f"Hostile clients (greedy server, its default limits):\n\n{markdown_table(hostile_header, hostile)}"
+    )
     print("\n" + table)
     write_section(SECTION, table, args.out)
     print(f"\nwrote {args.out}")
