@@ -5,15 +5,16 @@ time, and the server is stopped at the end.
 The recipe's streaming model is served with its default limits (``asr serve``'s settings, but
 ``--max-streams`` above the largest N so that only the capacity check refuses), greedy and
 with beam 20 + the recipe's LM and tuned weights. For N = 1, 2, 4, ... concurrent clients,
-started ``--stagger`` seconds apart, each streams ``--utts`` recorded test utterances (UQM
-test400, people) in 100 ms messages at 1x real time, each followed by ``{"type": "end"}``:
-final-result latency (from that ``end`` to the final, p50 and p95), the server's compute
-seconds per audio second per stream (RTF), streams refused (1013: recognition past capacity),
-and the server's peak resident memory. Then 1000 connect / stream 0.5 s / close cycles (RSS
+all started within ``--ramp`` seconds (so that the N streams are open together for most of
+the phase: the most open at once is measured), each streams ``--utts`` recorded test
+utterances (UQM test400, people) in 100 ms messages at 1x real time, each followed by
+``{"type": "end"}``: final-result latency (from that ``end`` to the final, p50 and p95), the
+server's compute seconds per audio second per stream (RTF), streams refused (1013:
+recognition past capacity), and the server's peak resident memory. Then 1000 connect / stream 0.5 s / close cycles (RSS
 after 10 against after 1000) and the hostile cases: a frame declaring 400 MB, 16 clients that
 connect and send nothing, 10 000 one-sample frames, a config with too many hotwords.
 
-    python bench/serve_load.py [--data data/synthetic-demo] [--streams 1,2,4,8,16,32] [--cycles 1000]
+    python bench/serve_load.py [--data data/synthetic-demo] [--streams 1,2,4,8,16,32,48,64] [--cycles 1000]
 """
 
 from __future__ import annotations
@@ -47,28 +48,39 @@ async def stats(session: aiohttp.ClientSession, url: str) -> dict:
         return await response.json()
 
 
-async def load_phase(url: str, pid: int, utterances: list[np.ndarray], n: int, per: int, stagger: float) -> dict:
-    """``n`` real-time clients, ``per`` utterances each (a different slice per client)."""
+async def load_phase(url: str, pid: int, utterances: list[np.ndarray], n: int, per: int, ramp: float) -> dict:
+    """``n`` real-time clients started evenly over ``ramp`` seconds, ``per`` utterances each
+    (a different slice per client)."""
     reset_peak(pid)
     async with aiohttp.ClientSession() as session:
         before = await stats(session, url)
+        most_open = 0
+
+        async def poll() -> None:
+            nonlocal most_open
+            while True:
+                most_open = max(most_open, (await stats(session, url))["streams"])
+                await asyncio.sleep(0.2)
 
         async def client(k: int) -> list[float] | Refused:
-            await asyncio.sleep(k * stagger)
+            await asyncio.sleep(k * ramp / n)
             mine = [utterances[(k * per + j) % len(utterances)] for j in range(per)]
             try:
                 return [f.latency for f in await realtime_client(session, url, mine, speed=1.0)]
             except Refused as e:
                 return e
 
-        async with asyncio.timeout(120 + n * stagger + per * 30):
+        poller = asyncio.create_task(poll())
+        async with asyncio.timeout(120 + ramp + per * 30):
             results = await asyncio.gather(*(client(k) for k in range(n)))
+        poller.cancel()
         after = await stats(session, url)
     latencies = [x for r in results if isinstance(r, list) for x in r]
     served = sum(isinstance(r, list) for r in results)
     audio, compute = after["audio"] - before["audio"], after["compute"] - before["compute"]
     return {
         "served": served,
+        "open": most_open,
         "refused": n - served,
         "p50": float(np.percentile(latencies, 50)) if latencies else float("nan"),
         "p95": float(np.percentile(latencies, 95)) if latencies else float("nan"),
@@ -159,9 +171,9 @@ def main() -> None:
     parser = model_parser(__doc__)
     parser.set_defaults(model="streaming")
     parser.add_argument("--test", default="uqm/test400.jsonl", help="manifest, relative to --data")
-    parser.add_argument("--streams", default="1,2,4,8,16,32", help="concurrent clients, comma-separated")
+    parser.add_argument("--streams", default="1,2,4,8,16,32,48,64", help="concurrent clients, comma-separated")
     parser.add_argument("--utts", type=int, default=4, help="utterances each client streams")
-    parser.add_argument("--stagger", type=float, default=0.25, help="seconds between client starts")
+    parser.add_argument("--ramp", type=float, default=4.0, help="seconds over which a phase's clients start")
     parser.add_argument("--cycles", type=int, default=1000)
     parser.add_argument("--beam", type=int, default=20)
     args = parser.parse_args()
@@ -177,9 +189,9 @@ def main() -> None:
         proc, url = start_serve(base + extra, timeout=120)
         try:
             for n in counts:
-                r = load_phase(url, proc.pid, utterances, n, args.utts, args.stagger)
+                r = load_phase(url, proc.pid, utterances, n, args.utts, args.ramp)
                 r = asyncio.run(r)
-                load_rows.append([decoding, str(n), str(r["served"]), str(r["refused"]),
+                load_rows.append([decoding, str(n), str(r["open"]), str(r["served"]), str(r["refused"]),
                                   f"{1000 * r['p50']:.0f} / {1000 * r['p95']:.0f} ms", f"{r['rtf']:.3f}",
                                   f"{r['backlog']:.2f} s", f"{r['peak_mb']:.0f} MB"])  # fmt: skip
                 print(load_rows[-1], r["reasons"], flush=True)
@@ -194,13 +206,14 @@ def main() -> None:
     caption = (
         f"Model `{args.model}` of {args.data}, `asr serve` defaults (2 recognition threads, refuse new streams while "
         f"recognition waits over {d.max_wait:g} s, backlog {d.max_backlog:g} s, config timeout "
-        f"{d.config_timeout:g} s, idle {d.idle_timeout:g} s), on {len(os.sched_getaffinity(0))} CPU cores. Each client "
-        f"streams {args.utts} UQM test400 utterances (mean {seconds:.1f} s) at 1x real time, 100 ms messages, clients "
-        f"started {args.stagger:g} s apart. Latency: from the `end` after an utterance's last audio to its final. "
-        "RTF: server compute seconds per audio second of one stream. Backlog: the most audio one stream had queued."
+        f"{d.config_timeout:g} s, idle {d.idle_timeout:g} s), on {len(os.sched_getaffinity(0))} CPU cores shared "
+        f"with the clients. Each client streams {args.utts} UQM test400 utterances (mean {seconds:.1f} s) at 1x real "
+        f"time, 100 ms messages, clients started evenly within {args.ramp:g} s. Open: the most streams open at once. "
+        "Latency: from the `end` after an utterance's last audio to its final. RTF: server compute seconds per audio "
+        "second of one stream. Backlog: the most audio one stream had queued."
     )
-    header = ["decoding", "clients", "served", "refused (1013)", "final latency p50 / p95", "RTF per stream",
-              "peak backlog", "server peak RSS"]  # fmt: skip
+    header = ["decoding", "clients", "open at once", "served", "refused (1013)", "final latency p50 / p95",
+              "RTF per stream", "peak backlog", "server peak RSS"]  # fmt: skip
     hostile_header = ["client", "what the server did", "cost"]
     table = (
         f"{caption}\n\n{markdown_table(header, load_rows)}\n\n"
