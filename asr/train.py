@@ -536,6 +536,7 @@ def train(cfg: ExperimentConfig) -> Path:
         raise ConfigError("train needs --train.train_manifest and --train.dev_manifest")
     out_dir = Path(tc.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    owns_group = dist.is_available() and not dist.is_initialized()  # torchrun: this call starts it, and ends it
     device = setup_distributed(tc.device)
     rank, world = _rank()
     _setup_logging(out_dir, rank)
@@ -588,6 +589,8 @@ def train(cfg: ExperimentConfig) -> Path:
         trainer.monitor.close()
     if dist.is_initialized():
         dist.barrier()
+        if owns_group:  # gloo's threads left running at exit can abort the process
+            dist.destroy_process_group()
     p = trainer.progress
     log.info(
         "done: %d epochs, %d steps, %.1f min training, best dev %s %.2f%%, %d batches skipped",

@@ -33,6 +33,8 @@ def main(out: str) -> None:
     if rank == 0:
         grads = {name: p.grad.clone() for name, p in loaded.model.named_parameters()}
         torch.save({"loss": result.loss, "utterances": result.utterances, "grads": grads}, out)
+    if world > 1:  # gloo's threads left running at exit can abort the process
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
