@@ -10,9 +10,10 @@ the phase: the most open at once is measured), each streams ``--utts`` recorded 
 utterances (UQM test400, people) in 100 ms messages at 1x real time, each followed by
 ``{"type": "end"}``: final-result latency (from that ``end`` to the final, p50 and p95), the
 server's compute seconds per audio second per stream (RTF), streams refused (1013:
-recognition past capacity), and the server's peak resident memory. Then 1000 connect / stream 0.5 s / close cycles (RSS
-after 10 against after 1000) and the hostile cases: a frame declaring 400 MB, 16 clients that
-connect and send nothing, 10 000 one-sample frames, a config with too many hotwords.
+recognition past capacity), and the server's peak resident memory. Then 1000 connect /
+stream 0.5 s / close cycles (RSS after 10 against after 1000) and the hostile cases: a frame
+declaring 400 MB, 16 clients that connect and send nothing, 10 000 one-sample frames, a
+config with too many hotwords.
 
     python bench/serve_load.py [--data data/synthetic-demo] [--streams 1,2,4,8,16,32,48,64] [--cycles 1000]
 """
@@ -71,9 +72,11 @@ async def load_phase(url: str, pid: int, utterances: list[np.ndarray], n: int, p
                 return e
 
         poller = asyncio.create_task(poll())
-        async with asyncio.timeout(120 + ramp + per * 30):
-            results = await asyncio.gather(*(client(k) for k in range(n)))
-        poller.cancel()
+        try:
+            async with asyncio.timeout(120 + ramp + per * 30):
+                results = await asyncio.gather(*(client(k) for k in range(n)))
+        finally:
+            poller.cancel()
         after = await stats(session, url)
     latencies = [x for r in results if isinstance(r, list) for x in r]
     served = sum(isinstance(r, list) for r in results)
