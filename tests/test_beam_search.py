@@ -305,6 +305,24 @@ def test_lexicon_free_words_outside_the_lm_vocabulary_pay_unk_offset() -> None:
     )
 
 
+def test_narrow_beams_spell_a_word_outside_the_lm_as_the_acoustics_do() -> None:
+    # "training" is not in tiny.arpa: leaving the vocabulary at "tra" costs a lump on one frame
+    # while blanking through its letters costs the acoustics frame by frame. Without the
+    # acoustics' best prefix kept beside the beam, beams 1-4 read "the the sat" (the exact search:
+    # "the training sat").
+    lm = KenLM(ARPA)
+    x = frames("the training sat")
+    config = DecodingConfig(alpha=1.0, beta=0.5, lexicon="free")
+    exact = BeamSearchDecoder(VOCAB, dataclasses.replace(EXACT, alpha=1.0, beta=0.5, lexicon="free"), lm=lm)
+    assert exact.decode(x)[0].text == "the training sat"
+    for beam in (1, 2, 4, 16):
+        got = BeamSearchDecoder(VOCAB, dataclasses.replace(config, beam_size=beam), lm=lm).decode(x)[0]
+        assert got.text == "the training sat", beam
+    # the anchor does not outvote the LM where the acoustics are unsure: still "the cat sat"
+    one = BeamSearchDecoder(VOCAB, DecodingConfig(beam_size=1, alpha=1.0, beta=0.0), lm=lm)
+    assert one.decode(CAT_OR_HAT)[0].text == "the cat sat"
+
+
 def test_python_arpa_backend_decodes_as_kenlm() -> None:
     import torch
 

@@ -460,11 +460,23 @@ class CtcBeamSearch {
     return spans;
   }
 
+  // Keep the beam_size best by score (within beam_threshold of the best), and the prefix the
+  // acoustics alone rank first (the anchor) beside them. The LM's charges are lumps paid on
+  // one frame (the smear falling as a word narrows, the unknown-word charge where it leaves
+  // the vocabulary) while a deletion's acoustic cost is paid frame by frame: a narrow beam
+  // would keep the prefix that blanks through a word and drop the one spelling it before the
+  // acoustics could outweigh the lump ("trning" at beam 1 where greedy reads "training").
+  // With the anchor the spelling survives until the scores are compared with the evidence in.
   void Prune(std::vector<Hyp>* next) {
     if (next->empty()) return;
     auto score = [this](const Hyp& h) { return h.Total() + prefixes_[h.node].Score(); };
     float best = kNegInf;
-    for (const Hyp& h : *next) best = std::max(best, score(h));
+    const Hyp* loudest = &next->front();
+    for (const Hyp& h : *next) {
+      best = std::max(best, score(h));
+      if (h.Total() > loudest->Total()) loudest = &h;
+    }
+    const Hyp anchor = *loudest;
     if (beam_threshold_ > 0) {
       const float floor = best - beam_threshold_;
       next->erase(std::remove_if(next->begin(), next->end(), [&](const Hyp& h) { return score(h) < floor; }),
@@ -475,6 +487,8 @@ class CtcBeamSearch {
                        [&](const Hyp& a, const Hyp& b) { return score(a) > score(b); });
       next->resize(beam_size_);
     }
+    if (std::none_of(next->begin(), next->end(), [&](const Hyp& h) { return h.node == anchor.node; }))
+      next->push_back(anchor);
   }
 
   void BuildLexicon(const std::vector<std::vector<int>>& words, const std::vector<float>& unigram) {
