@@ -166,22 +166,30 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
     return loaded
 
 
-def init_weights(loaded: LoadedModel, path: str | Path) -> bool:
+def init_weights(loaded: LoadedModel, path: str | Path, head: bool = True) -> bool:
     """Copy the weights of checkpoint ``path`` into ``loaded`` (fine-tuning: optimizer and
     schedule stay fresh). The feature state (global CMVN statistics) is copied too when the
-    feature configs match; returns whether it was. Raises :class:`CheckpointError` when the
-    vocabularies or the model shapes differ."""
+    feature configs match; returns whether it was. With ``head`` False every weight but the
+    output layer's is copied and the output layer keeps its fresh init, so the checkpoint may
+    have other output symbols (a warm start from a romanized model, another language). Raises
+    :class:`CheckpointError` when the vocabularies differ (with ``head``) or the shapes do."""
     state = read_checkpoint(path)
     theirs = state["config"].get("vocabulary")
-    if theirs != loaded.config.vocabulary or state["config"].get("sentencepiece", "") != loaded.config.sentencepiece:
+    same_units = theirs == loaded.config.vocabulary and state["config"].get("sentencepiece", "") == (
+        loaded.config.sentencepiece
+    )
+    if head and not same_units:
         raise CheckpointError(
             f"{path}: its vocabulary {theirs!r} differs from this model's {loaded.config.vocabulary!r}; "
-            "init_from needs the same output symbols"
+            "init_from needs the same output symbols (train.init_head false starts the output layer fresh)"
         )
+    weights = state["model"] if head else {k: v for k, v in state["model"].items() if not k.startswith("head.")}
     try:
-        loaded.model.load_state_dict(state["model"])
+        missing, unexpected = loaded.model.load_state_dict(weights, strict=head)
     except RuntimeError as e:
         raise CheckpointError(f"{path}: its weights do not fit this model config: {e}") from None
+    if other := [k for k in missing if not k.startswith("head.")] + unexpected:
+        raise CheckpointError(f"{path}: its weights do not fit this model config: {', '.join(other)} differ")
     theirs_features = state["config"].get("features")  # older checkpoints lack newer fields: compare configs
     same_features = theirs_features is not None and from_dict(FeatureConfig, theirs_features) == loaded.config.features
     if same_features:

@@ -190,6 +190,7 @@ class TrainConfig:
     best_metric: str = "cer"  # the pooled greedy dev score picking best.pt: cer or wer (WER rewards deleting)
     out_dir: str = "exp/model"
     init_from: str = ""  # start from this checkpoint's weights (fine-tuning; fresh optimizer and schedule)
+    init_head: bool = True  # false: init_from's output layer is not copied (it may have other units)
     epochs: int = 10
     max_minutes: float = 0.0  # stop (and run the final validation) after this wall time; 0 = off
     batch_seconds: float = 120.0  # max padded audio-seconds per batch

@@ -553,8 +553,13 @@ def train(cfg: ExperimentConfig) -> Path:
     loaded = build(cfg)
     have_stats = False  # global CMVN statistics come with the init_from weights
     if tc.init_from and not last.exists():  # fine-tuning starts here; a resumed run has its own weights
-        have_stats = init_weights(loaded, tc.init_from)
-        log.info("weights from %s%s", tc.init_from, " and its CMVN statistics" if have_stats else "")
+        have_stats = init_weights(loaded, tc.init_from, head=tc.init_head)
+        log.info(
+            "weights from %s%s%s",
+            tc.init_from,
+            "" if tc.init_head else " but its output layer",
+            " and its CMVN statistics" if have_stats else "",
+        )
     torch.manual_seed(tc.seed + 1 + rank)  # then different dropout masks per rank
     loaded.model.to(device)
     loaded.features.to(device)

@@ -1,5 +1,6 @@
 """Fine-tuning: ``--train.init_from`` starts from another model's weights with a fresh
-optimizer and schedule, and refuses a checkpoint whose vocabulary or shapes differ."""
+optimizer and schedule, and refuses a checkpoint whose vocabulary or shapes differ
+(``--train.init_head false``: another vocabulary, the output layer fresh)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from asr.checkpoint import read_checkpoint
+import pytest
+import torch
+
+from asr.checkpoint import CheckpointError, build, init_weights, read_checkpoint
 from asr.train import train
 from tests.conftest import asr_cli, tiny_config
 
@@ -46,3 +50,23 @@ def test_init_from_refuses_another_vocabulary_or_shape(
     assert done.returncode == 1
     assert f"{overfit_checkpoint}: its weights do not fit this model config" in done.stderr
     assert not (tmp_path / "b" / "last.pt").exists()
+
+
+def test_init_head_false_copies_the_encoder_into_a_model_with_other_units(
+    overfit_checkpoint: Path, fixtures_manifest: Path, tmp_path: Path
+) -> None:
+    # the warm start of the multilingual recipe: a romanized model's encoder under a character head
+    source = read_checkpoint(overfit_checkpoint)["model"]
+    cfg = tiny_config(tmp_path / "other", fixtures_manifest)
+    other = build(replace(cfg, vocabulary="abcdefghij"))  # 11 outputs, not 29
+    with pytest.raises(CheckpointError, match=r"train\.init_head false starts the output layer fresh"):
+        init_weights(other, overfit_checkpoint)
+    fresh_head = other.model.head.weight.detach().clone()
+    init_weights(other, overfit_checkpoint, head=False)
+    mine = other.model.state_dict()
+    encoder = [k for k in source if not k.startswith("head.")]
+    assert encoder and all(torch.equal(mine[k], source[k]) for k in encoder)
+    assert torch.equal(other.model.head.weight, fresh_head) and fresh_head.shape[0] == 11
+    wider = build(replace(cfg, model=replace(cfg.model, hidden_size=64), vocabulary="abcdefghij"))
+    with pytest.raises(CheckpointError, match="its weights do not fit this model config"):
+        init_weights(wider, overfit_checkpoint, head=False)

@@ -34,7 +34,7 @@ def _local(name: str) -> types.ModuleType:
     return module
 
 
-extract_text, prompts = _local("extract_text"), _local("prompts")
+extract_text, prompts, romanize = _local("extract_text"), _local("prompts"), _local("romanize")
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="no espeak-ng")
 SUBJECTS = ["el gato", "la niña", "mi abuelo", "un perro", "la señora"]
@@ -120,6 +120,45 @@ def test_recipe_end_to_end_offline(tmp_path: Path) -> None:
     assert "| BiLSTM | greedy |" in results and "| BiLSTM | beam 4 + LM" in results
     rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert rerun.returncode == 0 and rerun.stdout.count("(done already, skipped)") == 7
+
+
+@needs_espeak
+def test_mandarin_trains_on_pinyin_first_then_characters(tmp_path: Path) -> None:
+    # zh's row: espeak-ng cmn-latn-pinyin speaks, the first warm_minutes train on toned pinyin
+    fortunes = tmp_path / "tree" / "usr/share/games/fortunes"
+    fortunes.mkdir(parents=True)
+    who, does = ["我的朋友", "小猫", "老师", "妈妈", "孩子们"], ["喜欢", "看见", "想要", "买了"]
+    lines = [f"{a}{b}{c}。" for a in who for b in does for c in ("苹果", "大山", "新书", "绿茶")]
+    for k, name in enumerate(("chinese", "song100", "tang300")):
+        (fortunes / name).write_text("\n%\n".join(lines[k::3]) + "\n", encoding="utf-8")
+    data = tmp_path / "data"
+    cmd = ["bash", str(RUN), "--language", "zh", "--size", "test", "--data", str(data), "--unpacked",
+           str(tmp_path / "tree"), "--set", "bilstm_minutes=2", "--set", "warm_minutes=1"]  # fmt: skip
+    env = {**os.environ, "PYTHON": sys.executable}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "train the BiLSTM model (2 min, the first 1 on pinyin)" in done.stdout
+    first = [json.loads(line)["text"] for line in (data / "pinyin" / "train.jsonl").read_text().splitlines()]
+    assert first and all(t.replace(" ", "").isascii() and t[-1] in "12345" for t in first)
+    warm = read_checkpoint(data / "exp" / "bilstm-pinyin" / "best.pt")["config"]["vocabulary"]
+    chars = read_checkpoint(data / "exp" / "bilstm" / "best.pt")["config"]["vocabulary"]
+    assert set(warm) <= set("0123456789abcdefghijklmnopqrstuvwxyz") and "猫" in chars and "a" not in chars
+    assert "but its output layer" in (data / "exp" / "bilstm" / "train.log").read_text()
+    assert "| BiLSTM | greedy |" in (data / "RESULTS.md").read_text(encoding="utf-8")
+
+
+def test_romanize_writes_pinyin_with_tones_and_keeps_the_audio(tmp_path: Path) -> None:
+    src = tmp_path / "data" / "train.jsonl"
+    src.parent.mkdir()
+    rows = [{"id": "a", "audio": "wav/a.wav", "duration": 1.0, "text": "我爱绿茶", "voice": "espeak:cmn"}]
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "data" / "pinyin" / "train.jsonl"
+    assert romanize.main(["--scheme", "pinyin", str(src), str(out)]) == 0
+    (got,) = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert got == rows[0] | {"text": "wo3 ai4 lv4 cha2", "audio": "../wav/a.wav"}
+    src.write_text('{"id": "b"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"train\.jsonl:1: not a manifest line with text and audio"):
+        romanize.romanize(src, out, "pinyin")
 
 
 def test_recipe_names_the_languages_it_has() -> None:

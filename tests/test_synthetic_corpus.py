@@ -162,6 +162,22 @@ def test_heldout_voices_never_in_train() -> None:
     assert {name.split(":")[0] for name in drawn} == {"espeak", "flite", "festival"}
 
 
+def test_rhvoice_voices_hold_out_the_named_speakers_in_every_quality(monkeypatch: pytest.MonkeyPatch) -> None:
+    have = ["aleksandr", "aleksandr-hq", "anna", "irina", "yuriy"]
+    monkeypatch.setattr(synthesize.rhvoice_tts, "voices", lambda tree, lang: have if lang == "ru" else [])
+    tree = Path("tree")
+    train = synthesize.rhvoice_voices(tree, "ru", "train", ["aleksandr", "yuriy"])
+    assert [v.name for v in train] == ["rhvoice:anna", "rhvoice:irina"]  # aleksandr-hq is aleksandr too
+    held = synthesize.rhvoice_voices(tree, "ru", "heldout", ["aleksandr", "yuriy"])
+    assert [v.name for v in held] == ["rhvoice:aleksandr", "rhvoice:yuriy"]
+    drawn = {_item(i, [ESPEAK, *train]).voice.engine for i in range(200)}
+    assert drawn == {"espeak", "rhvoice"}  # ENGINE_SHARE: half and half
+    with pytest.raises(ValueError, match="RHVoice held-out voices boris not in tree"):
+        synthesize.rhvoice_voices(tree, "ru", "train", ["boris"])
+    with pytest.raises(ValueError, match="no RHVoice voice of language 'uk' in tree"):
+        synthesize.rhvoice_voices(tree, "uk", "train", [])
+
+
 def test_draws_depend_on_seed_and_index_only() -> None:
     voices = synthesize.select_voices("train")
     first = [_item(i, voices, seed=3) for i in range(50)]

@@ -4,20 +4,25 @@
 # synthetic voices and, where Debian has them, on one recorded telephone speaker (Asterisk's prompts).
 #
 #   bash recipes/multilingual/run.sh --language es|fr|ru|de|zh [--size demo] [--data DIR]
-#        [--unpacked DIR] [--stage N] [--stop-stage N]
+#        [--unpacked DIR] [--stage N] [--stop-stage N] [--set NAME=VALUE]...
 #
 # Stages (each leaves DATA/.done/<stage> and is skipped on a rerun):
 #   1  fetch the row's Debian packages (tools/apt_fetch.py, no root) and unpack them, or use
 #      --unpacked DIR (a tree holding the files the row names)
 #   2  sentences from the row's text files (local/extract_text.py): train, dev, test
-#   3  synthesize train (espeak-ng voices and variants but two) and dev/test (the two held out)
+#   3  synthesize train (espeak-ng voices and variants but two, and RHVoice's voices but two where the
+#      row names an RHVoice package) and dev/test (the ones held out)
 #   4  the recorded test set: the Asterisk prompts with their transcripts (local/prompts.py)
-#   5  train the BiLSTM (units: the characters of the training sentences) (DATA/exp/bilstm)
+#   5  train the BiLSTM (units: the characters of the training sentences) (DATA/exp/bilstm); where the
+#      row names a romanization (zh: pinyin), its first warm_minutes train on the romanized text
+#      (local/romanize.py; DATA/exp/bilstm-pinyin) and the character model starts from that encoder
 #   6  a word n-gram LM from the training sentences (a character n-gram for a language written
 #      without spaces: the beam search then scores each character as a word)
 #   7  decode test and the prompts greedy and with beam search + LM (alpha/beta tuned on dev);
 #      write DATA/RESULTS.md
-# Sizes live in recipes/multilingual/conf/<size>.sh (demo: conf/bilstm.yaml).
+# Sizes live in recipes/multilingual/conf/<size>.sh (demo: conf/bilstm.yaml); a size may spend its
+# budget differently per language ($lang is set when it is read). --set overrides one of its settings
+# for an experiment (--set train_hours=8 --set bilstm_minutes=18).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,6 +33,7 @@ stop_stage=100
 data=""
 lang=""
 unpacked=""
+overrides=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --language) lang=$2; shift 2 ;;
@@ -36,7 +42,8 @@ while [ $# -gt 0 ]; do
         --unpacked) unpacked=$2; shift 2 ;;
         --stage) stage=$2; shift 2 ;;
         --stop-stage) stop_stage=$2; shift 2 ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        --set) overrides+=("$2"); shift 2 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -46,9 +53,12 @@ row=$(awk -F'\t' -v l="$lang" '$1 == l' "$here/conf/languages.tsv")
     echo "error: --language must be one of: $(grep -v '^#' "$here/conf/languages.tsv" | cut -f1 | tr '\n' ' ')" >&2
     exit 2
 }
-IFS=$'\t' read -r _ script voices text_packages text_files prompt_packages prompt_sounds <<< "$row"
+IFS=$'\t' read -r _ script voices text_packages text_files prompt_packages prompt_sounds rhvoice warm <<< "$row"
 # shellcheck source=/dev/null
 source "$here/conf/$size.sh"
+# shellcheck source=../stages.sh
+source "$here/../stages.sh"
+apply_overrides "conf/$size.sh" "${overrides[@]}"
 data=${data:-$root/data/multilingual-$lang-$size}
 python=${PYTHON:-python}
 asr="$python -m asr.cli"
@@ -58,11 +68,14 @@ spaces=$($python -c "import sys; from asr.text import language; print(int(langua
 tree=${unpacked:-$data/debian/unpacked}
 mkdir -p "$data/.done"
 
-# shellcheck source=../stages.sh
-source "$here/../stages.sh"
-
 packages="$text_packages"
 [ "$prompt_packages" != - ] && packages="$packages $prompt_packages"
+rhvoice_args=()
+if [ "${rhvoice:--}" != - ]; then   # package:held-out,voices; the engine's own packages beside it
+    packages="$packages $($python -c "from tools.rhvoice_tts import CORE_PACKAGES; print(*CORE_PACKAGES)") ${rhvoice%%:*}"
+    IFS=, read -ra held <<< "${rhvoice#*:}"
+    rhvoice_args=(--rhvoice-tree "$tree" --rhvoice-heldout "${held[@]}")
+fi
 if run_stage 1 "the Debian packages for $lang: $packages"; then
     if [ -z "$unpacked" ]; then
         # shellcheck disable=SC2086
@@ -83,16 +96,18 @@ if run_stage 2 "sentences ($script script) from $text_files"; then
     done_stage 2
 fi
 
-if run_stage 3 "synthesize with espeak-ng $voices"; then
+if run_stage 3 "synthesize with espeak-ng $voices${rhvoice_args:+ and RHVoice (${rhvoice%%:*})}"; then
     # shellcheck disable=SC2086
     $python "$root/recipes/synthetic/local/synthesize.py" --text "$data/text/train.txt" --voices train \
         --hours "$train_hours" --out-dir "$data/wav/train" --manifest "$data/train.jsonl" --jobs "$jobs" \
-        --seed "$seed" --warp "$warp" --language "$lang" --espeak-bases $voices --cache "$data/tts-cache" --no-progress
+        --seed "$seed" --warp "$warp" --language "$lang" --espeak-bases $voices "${rhvoice_args[@]}" \
+        --cache "$data/tts-cache" --no-progress
     for part in dev test; do
         # shellcheck disable=SC2086
         $python "$root/recipes/synthetic/local/synthesize.py" --text "$data/text/$part.txt" --voices heldout \
             --out-dir "$data/wav/$part" --manifest "$data/$part.jsonl" --jobs "$jobs" --seed "$seed" \
-            --language "$lang" --espeak-bases $voices --cache "$data/tts-cache" --no-progress
+            --language "$lang" --espeak-bases $voices "${rhvoice_args[@]}" --cache "$data/tts-cache" \
+            --no-progress
     done
     done_stage 3
 fi
@@ -108,13 +123,42 @@ if run_stage 4 "the recorded test set: ${prompt_sounds/#-/none}"; then
     done_stage 4
 fi
 
-if run_stage 5 "train the BiLSTM model (${bilstm_minutes} min)"; then
-    units=$($python -c "import sys; from asr.text import units_from_texts
-print(units_from_texts(open(sys.argv[1], encoding='utf-8').read().splitlines()), end='')" "$data/text/train.txt")
+units_of() {  # units_of FILE...: the characters of text files' lines and manifests' texts, normalized
+    $python - "$lang" "$@" <<'PY'
+import json, sys
+from asr.text import normalize, units_from_texts
+lang, texts = sys.argv[1], []
+for path in sys.argv[2:]:
+    for line in open(path, encoding="utf-8").read().splitlines():
+        texts.append(normalize(json.loads(line)["text"] if path.endswith(".jsonl") else line, lang))
+print(units_from_texts(texts), end="")
+PY
+}
+
+train_bilstm() {  # train_bilstm OUT_DIR MINUTES UNITS TRAIN DEV [ARG...]
+    local out=$1 minutes=$2 units=$3 train=$4 dev=$5
+    shift 5
     $asr train --config "$here/$bilstm_config" --text.language "$lang" --vocabulary "$units" \
-        --train.train_manifest "$data/train.jsonl" --train.dev_manifest "$data/dev.jsonl" \
-        --train.out_dir "$data/exp/bilstm" --train.epochs "$epochs" --train.max_minutes "$bilstm_minutes" \
-        --train.eval_every "$eval_every" --train.seed "$seed"
+        --train.train_manifest "$train" --train.dev_manifest "$dev" --train.out_dir "$out" \
+        --train.epochs "$epochs" --train.max_minutes "$minutes" --train.eval_every "$eval_every" \
+        --train.seed "$seed" "$@"
+}
+
+[ "${warm:--}" != - ] || warm_minutes=0
+label="train the BiLSTM model ($bilstm_minutes min)"
+[ "$warm_minutes" = 0 ] || label="train the BiLSTM model ($bilstm_minutes min, the first $warm_minutes on $warm)"
+if run_stage 5 "$label"; then
+    init=()
+    if [ "$warm_minutes" != 0 ]; then   # a warm start: the romanized text first, then the characters
+        for part in train dev; do
+            $python "$here/local/romanize.py" --scheme "$warm" "$data/$part.jsonl" "$data/$warm/$part.jsonl"
+        done
+        train_bilstm "$data/exp/bilstm-$warm" "$warm_minutes" "$(units_of "$data/$warm"/{train,dev}.jsonl)" \
+            "$data/$warm/train.jsonl" "$data/$warm/dev.jsonl"
+        init=(--train.init_from "$data/exp/bilstm-$warm/best.pt" --train.init_head false)
+    fi
+    train_bilstm "$data/exp/bilstm" "$((bilstm_minutes - warm_minutes))" "$(units_of "$data/text/train.txt")" \
+        "$data/train.jsonl" "$data/dev.jsonl" "${init[@]}"
     done_stage 5
 fi
 

